@@ -1,0 +1,47 @@
+import * as fs from 'node:fs';
+import * as sys from '../sys';
+import { O, S } from '../sys';
+import type { OverlayContext } from './context';
+import { OverlayError } from './errors';
+import { OverlayNode, splitPath } from './node';
+
+/** An open regular file of the merged view: a descriptor of the real object that holds its data. */
+export class FileHandle {
+  private closed = false;
+  constructor(readonly node: OverlayNode, readonly fd: number, readonly flags: number) {}
+
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return fs.readSync(this.fd, buffer, offset, length, position);
+  }
+
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    sys.close(this.fd);
+  }
+}
+
+const ACCESS_MODE = O.RDONLY | O.WRONLY | O.RDWR;
+/** Open flags that would change the file (the write side copies up before honouring them). */
+export function wantsWrite(flags: number): boolean {
+  return (flags & ACCESS_MODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
+}
+
+/** Opens a regular file for reading, from the layer object that holds its data. */
+export function openForRead(ctx: OverlayContext, node: OverlayNode, flags: number): FileHandle {
+  const where = '/' + node.path;
+  if (node.type === S.IFDIR) throw new OverlayError('EISDIR', 'open', where);
+  if (node.type === S.IFLNK) throw new OverlayError('ELOOP', 'open', where);
+  if (node.type !== S.IFREG) throw new OverlayError('ENXIO', 'open', where, 'only regular files are opened by the engine');
+  const { layer, path } = node.dataEntry;
+  const { dir, name } = splitPath(path);
+  const passOn = flags & (O.NONBLOCK | O.NOATIME | O.DIRECT);
+  const fd = sys.openBeneath(layer.dirFd(dir), name, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | passOn);
+  return new FileHandle(node, fd, flags);
+}

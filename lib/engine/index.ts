@@ -1,0 +1,10 @@
+export { Overlay, DirHandle, openOverlay } from './overlay';
+export type { OverlayOptions, OverlayConfig, CacheOptions } from './config';
+export { ConfigError, MAX_LOWER_LAYERS, resolveConfig } from './config';
+export { OverlayError, toErrno } from './errors';
+export type { Attr } from './attr';
+export type { DirEntry } from './readdir';
+export type { EngineStats } from './context';
+export { FileHandle } from './file';
+export { OverlayNode } from './node';
+export type { RealEntry } from './node';

@@ -1,0 +1,76 @@
+import { LRUCache } from 'lru-cache';
+import * as sys from '../sys';
+
+/**
+ * One real directory tree of the stack. Layer 0 is the upper (when there is one); lowers follow top
+ * first. Every access below `root` goes through directory descriptors opened without following
+ * symlinks (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), so a hostile layer cannot point us outside.
+ */
+export class Layer {
+  readonly rootFd: number;
+  readonly dev: number;
+
+  constructor(
+    readonly index: number,
+    readonly root: string,
+    readonly isUpper: boolean,
+    private readonly dirFds: LRUCache<string, number>,
+  ) {
+    this.rootFd = sys.openat(sys.AT.FDCWD, root, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
+    this.dev = sys.fstat(this.rootFd).dev;
+  }
+
+  /** An O_PATH descriptor of directory `rel` ('' = the layer root), cached; valid until the next call. */
+  dirFd(rel: string): number {
+    if (rel === '') return this.rootFd;
+    const key = `${this.index}/${rel}`;
+    let fd = this.dirFds.get(key);
+    if (fd === undefined) {
+      fd = sys.openBeneath(this.rootFd, rel, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
+      this.dirFds.set(key, fd);
+    }
+    return fd;
+  }
+
+  close(): void {
+    sys.close(this.rootFd);
+  }
+}
+
+/** The ordered stack: `layers[0]` is the upper if present, then the lowers top first (lower i has index i + 1). */
+export class LayerStack {
+  readonly layers: Layer[];
+  readonly upper: Layer | null;
+  readonly lowers: Layer[];
+  private readonly dirFds: LRUCache<string, number>;
+
+  constructor(lower: string[], upper: string | null, maxDirFds: number) {
+    this.dirFds = new LRUCache<string, number>({ max: maxDirFds, dispose: (fd) => sys.close(fd) });
+    const layers: Layer[] = [];
+    try {
+      if (upper !== null) layers.push(new Layer(0, upper, true, this.dirFds));
+      // Lower i is layer i + 1 whether or not there is an upper, so inode numbers do not depend on it.
+      lower.forEach((dir, i) => layers.push(new Layer(i + 1, dir, false, this.dirFds)));
+    } catch (err) {
+      for (const l of layers) l.close();
+      throw err;
+    }
+    this.layers = layers;
+    this.upper = upper === null ? null : layers[0];
+    this.lowers = upper === null ? layers : layers.slice(1);
+  }
+
+  /** The layer answering statfs: the upper, or the top lower when read-only. */
+  get top(): Layer {
+    return this.layers[0];
+  }
+
+  get openDirFds(): number {
+    return this.dirFds.size;
+  }
+
+  close(): void {
+    this.dirFds.clear();
+    for (const l of this.layers) l.close();
+  }
+}

@@ -1,0 +1,212 @@
+import * as sys from '../sys';
+import { S } from '../sys';
+import type { OverlayContext } from './context';
+import { dirIndexOf, hitPosition, isOciWhiteoutHit } from './dir-index';
+import { OverlayError, hasCode } from './errors';
+import type { Layer } from './layers';
+import { OverlayNode, RealEntry, joinPath, splitPath } from './node';
+import { isDeviceWhiteout, isMetacopy, isOciMarkerName, isXattrWhiteout, readDirMarkers } from './whiteout';
+
+/** Longest name in bytes (NAME_MAX). */
+export const NAME_MAX = 255;
+
+const WHITEOUT = 'whiteout' as const;
+type Probe = RealEntry | typeof WHITEOUT | null;
+
+/** What one layer holds at `dirRel/name`: an object, a whiteout, or nothing. Never follows a symlink. */
+function probe(ctx: OverlayContext, layer: Layer, dirRel: string, name: string, xwhiteouts: boolean): Probe {
+  ctx.stats.layerProbes++;
+  let fd: number;
+  try {
+    fd = layer.dirFd(dirRel);
+  } catch (err) {
+    // A path component that is missing, not a directory, or a symlink: nothing here in this layer.
+    if (hasCode(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV')) return null;
+    throw err;
+  }
+  const stat = sys.tryStatx(fd, name);
+  if (stat === null) return null;
+  if (isDeviceWhiteout(stat)) return WHITEOUT;
+  if (xwhiteouts && isXattrWhiteout(ctx, layer, dirRel, name, stat)) return WHITEOUT;
+  return { layer, path: joinPath(dirRel, name), stat };
+}
+
+const isDirStat = (st: sys.Stat) => (st.mode & S.IFMT) === S.IFDIR;
+const isRegStat = (st: sys.Stat) => (st.mode & S.IFMT) === S.IFREG;
+
+/** Validates one path component the way the kernel's VFS does before asking a filesystem. */
+export function checkName(name: string, syscall: string, path: string): void {
+  if (name.length === 0 || name.includes('/') || name.includes('\0')) throw new OverlayError('EINVAL', syscall, path);
+  if (name.length > NAME_MAX / 4 && Buffer.byteLength(name) > NAME_MAX) throw new OverlayError('ENAMETOOLONG', syscall, path);
+}
+
+/**
+ * Collects the layer objects behind one merged name, top down, following overlayfs rules:
+ * a whiteout ends the search; the first non-directory is the answer (a metacopy upper also takes the
+ * regular file below for its data); directories merge until an opaque one; a directory with a
+ * redirect continues at the path it names.
+ */
+class EntryCollector {
+  readonly entries: RealEntry[] = [];
+  readonly xwhiteouts: boolean[] = [];
+  dataIndex = 0;
+  opaque = false;
+  /** Set when the top directory (or a later one) redirects the lower part of the search. */
+  redirect: { fromLayer: Layer; target: string } | null = null;
+  private wantsData = false;
+  done = false;
+
+  constructor(private readonly ctx: OverlayContext) {}
+
+  /** Feeds what the next layer down holds; returns false once the search is over. */
+  take(found: Probe): boolean {
+    if (this.done || found === null) return !this.done;
+    if (found === WHITEOUT) return this.finish();
+    if (this.wantsData) {
+      if (isRegStat(found.stat)) {
+        this.entries.push(found);
+        this.dataIndex = this.entries.length - 1;
+      }
+      return this.finish();
+    }
+    const first = this.entries.length === 0;
+    if (!isDirStat(found.stat)) {
+      if (!first) return this.finish(); // a non-directory below a directory is hidden by it
+      this.entries.push(found);
+      const { dir, name } = splitPath(found.path);
+      if (isRegStat(found.stat) && found.layer.isUpper && isMetacopy(this.ctx, found.layer, dir, name)) {
+        this.wantsData = true;
+        return true;
+      }
+      return this.finish();
+    }
+    if (!first && !isDirStat(this.entries[0].stat)) return this.finish();
+    this.entries.push(found);
+    const { dir, name } = splitPath(found.path);
+    const markers = readDirMarkers(this.ctx, found.layer, dir, name, found.path);
+    this.xwhiteouts.push(markers.xwhiteouts);
+    if (markers.opaque) {
+      this.opaque = true;
+      return this.finish();
+    }
+    if (markers.redirect !== null) {
+      this.redirect = { fromLayer: found.layer, target: markers.redirect };
+      return false;
+    }
+    return true;
+  }
+
+  private finish(): false {
+    this.done = true;
+    return false;
+  }
+}
+
+/** Normalizes an absolute redirect into a layer-relative path, refusing anything that climbs out. */
+function redirectTarget(target: string): string | null {
+  const parts = target.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) return null;
+  return parts.join('/');
+}
+
+/** Continues a search below a redirecting directory, at the path the redirect names. */
+function followRedirects(ctx: OverlayContext, parent: OverlayNode, startPos: number, c: EntryCollector): void {
+  let pos = startPos;
+  let hops = 0;
+  while (c.redirect !== null && hops++ < 64) {
+    const { fromLayer, target } = c.redirect;
+    c.redirect = null;
+    if (target.startsWith('/')) {
+      // Absolute: from the root of every layer below the one holding the redirect.
+      const rel = redirectTarget(target);
+      if (rel === null || rel === '') return;
+      const { dir, name } = splitPath(rel);
+      for (const layer of ctx.stack.layers) {
+        if (layer.index <= fromLayer.index) continue;
+        if (!c.take(probe(ctx, layer, dir, name, false))) break;
+      }
+      if (c.redirect !== null) pos = -1; // a redirect found while following an absolute one
+    } else {
+      // Relative: a sibling name, in the parent's own lower directories.
+      if (target.includes('/') || pos < 0) return;
+      for (let p = pos + 1; p < parent.entries.length; p++) {
+        const pe = parent.entries[p];
+        if (pe.layer.index <= fromLayer.index) continue;
+        const found = probe(ctx, pe.layer, pe.path, target, parent.xwhiteouts[p] ?? false);
+        if (!c.take(found)) {
+          pos = p;
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** Builds the root: every layer's root directory, merged (the kernel ignores opaque on the root). */
+export function lookupRoot(ctx: OverlayContext): OverlayNode {
+  const entries: RealEntry[] = [];
+  const xwhiteouts: boolean[] = [];
+  for (const layer of ctx.stack.layers) {
+    entries.push({ layer, path: '', stat: sys.fstat(layer.rootFd) });
+    xwhiteouts.push(readDirMarkers(ctx, layer, '', '', '').xwhiteouts);
+  }
+  return new OverlayNode('', ctx.inodes.of(entries[0]), entries, 0, false, xwhiteouts);
+}
+
+/** Looks `name` up in merged directory `parent`; null when the merged view has no such name. */
+export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
+  const path = joinPath(parent.path, name);
+  ctx.stats.lookups++;
+  const cached = ctx.nodes.get(path);
+  if (cached !== undefined) {
+    ctx.stats.nodeCacheHits++;
+    return cached;
+  }
+  if (ctx.negative.has(path)) {
+    ctx.stats.negativeCacheHits++;
+    return null;
+  }
+  checkName(name, 'lookup', path);
+  if (!parent.isDir) throw new OverlayError('ENOTDIR', 'lookup', path);
+  const node = isOciMarkerName(name) ? null : collect(ctx, parent, name, path);
+  if (node === null) ctx.negative.set(path, true);
+  else ctx.nodes.set(path, node);
+  return node;
+}
+
+function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: string): OverlayNode | null {
+  const c = new EntryCollector(ctx);
+  let stoppedAt = -1;
+  if (parent.entries.length > 1) {
+    // Merged directory: ask only the layers whose listing has the name.
+    const codes = dirIndexOf(ctx, parent).hits.get(name);
+    if (codes === undefined) return null;
+    for (const code of codes) {
+      const pos = hitPosition(code);
+      const pe = parent.entries[pos];
+      const found = isOciWhiteoutHit(code) ? WHITEOUT : probe(ctx, pe.layer, pe.path, name, parent.xwhiteouts[pos]);
+      if (!c.take(found)) {
+        stoppedAt = pos;
+        break;
+      }
+    }
+  } else {
+    const pe = parent.entries[0];
+    c.take(probe(ctx, pe.layer, pe.path, name, parent.xwhiteouts[0]));
+    stoppedAt = 0;
+  }
+  if (c.redirect !== null && ctx.config.redirectFollow) followRedirects(ctx, parent, stoppedAt, c);
+  if (c.entries.length === 0) return null;
+  return new OverlayNode(path, ctx.inodes.of(c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
+}
+
+/** Splits a merged path into components, resolving '.' and '..' lexically (never above the root). */
+export function pathComponents(path: string): string[] {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return out;
+}

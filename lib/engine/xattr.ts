@@ -1,0 +1,26 @@
+import * as sys from '../sys';
+import type { OverlayContext } from './context';
+import { OverlayError } from './errors';
+import { OverlayNode, splitPath } from './node';
+
+/** Reads one user-visible xattr of a merged object (from its top object); private ones never show. */
+export function getXattr(ctx: OverlayContext, node: OverlayNode, name: string): Buffer {
+  const stored = ctx.xattrs.toStored(name);
+  const { layer, path } = node.top;
+  const { dir, name: base } = splitPath(path);
+  const value = sys.getxattrat(layer.dirFd(dir), base, stored);
+  if (value === null) throw new OverlayError('ENODATA', 'getxattr', '/' + node.path);
+  return value;
+}
+
+/** Lists the user-visible xattrs of a merged object: private ones dropped, escaped ones unescaped. */
+export function listXattrs(ctx: OverlayContext, node: OverlayNode): string[] {
+  const { layer, path } = node.top;
+  const { dir, name } = splitPath(path);
+  const out: string[] = [];
+  for (const stored of sys.listxattrat(layer.dirFd(dir), name)) {
+    const visible = ctx.xattrs.toVisible(stored);
+    if (visible !== null) out.push(visible);
+  }
+  return out;
+}

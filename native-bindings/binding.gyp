@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "layerfs_native",
+      "sources": [
+        "src/addon.c",
+        "src/args.c",
+        "src/path_ops.c",
+        "src/beneath.c",
+        "src/xattr.c",
+        "src/data.c",
+        "src/dir.c"
+      ],
+      "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-std=gnu11"],
+      "cflags!": ["-O3"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

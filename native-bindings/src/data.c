@@ -1,0 +1,250 @@
+/* File data operations: copy_file_range, FICLONE(RANGE), lseek, fallocate, sync, fstatfs,
+ * ftruncate, plus Promise-returning async forms run on the libuv thread pool. */
+#include "common.h"
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/fs.h>
+
+/* ---- raw operations (return result or -errno; safe on any thread) ---- */
+
+static int64_t op_copy_file_range(int fdin, int has_in, int64_t offin, int fdout, int has_out,
+                                  int64_t offout, uint64_t len, unsigned flags) {
+  loff_t oi = offin, oo = offout;
+  ssize_t r = copy_file_range(fdin, has_in ? &oi : NULL, fdout, has_out ? &oo : NULL, (size_t)len, flags);
+  return r < 0 ? -errno : r;
+}
+
+static int64_t op_ficlone(int dest, int src) {
+  return ioctl(dest, FICLONE, src) < 0 ? -errno : 0;
+}
+
+static int64_t op_ficlone_range(int dest, int src, uint64_t srcoff, uint64_t len, uint64_t destoff) {
+  struct file_clone_range r;
+  r.src_fd = src; r.src_offset = srcoff; r.src_length = len; r.dest_offset = destoff;
+  return ioctl(dest, FICLONERANGE, &r) < 0 ? -errno : 0;
+}
+
+static int64_t op_fallocate(int fd, int mode, int64_t off, int64_t len) {
+  return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}
+
+static int64_t op_fsync(int fd) { return fsync(fd) < 0 ? -errno : 0; }
+static int64_t op_fdatasync(int fd) { return fdatasync(fd) < 0 ? -errno : 0; }
+static int64_t op_syncfs(int fd) { return syncfs(fd) < 0 ? -errno : 0; }
+
+/* ---- sync exports ---- */
+
+/* copyFileRange(fdIn, offIn|null, fdOut, offOut|null, len, flags=0) -> bytes | -errno */
+typedef struct { int32_t fdin, fdout, flags; int64_t offin, offout; int has_in, has_out; uint64_t len; } cfr_args;
+
+static int get_cfr_args(napi_env env, napi_value *argv, cfr_args *a) {
+  if (lfs_arg_i32(env, argv[0], "fdIn", &a->fdin) ||
+      lfs_arg_i64_nullable(env, argv[1], "offIn", &a->offin, &a->has_in) ||
+      lfs_arg_i32(env, argv[2], "fdOut", &a->fdout) ||
+      lfs_arg_i64_nullable(env, argv[3], "offOut", &a->offout, &a->has_out) ||
+      lfs_arg_u64(env, argv[4], "len", &a->len) ||
+      lfs_arg_i32_opt(env, argv[5], "flags", 0, &a->flags)) return -1;
+  return 0;
+}
+
+static LFS_FN(js_copy_file_range) {
+  LFS_ARGS(6);
+  cfr_args a;
+  if (get_cfr_args(env, argv, &a)) return NULL;
+  return lfs_int(env, op_copy_file_range(a.fdin, a.has_in, a.offin, a.fdout, a.has_out, a.offout, a.len, (unsigned)a.flags));
+}
+
+static LFS_FN(js_ficlone) {
+  LFS_ARGS(2);
+  int32_t d, s;
+  if (lfs_arg_i32(env, argv[0], "destFd", &d) || lfs_arg_i32(env, argv[1], "srcFd", &s)) return NULL;
+  return lfs_int(env, op_ficlone(d, s));
+}
+
+static LFS_FN(js_ficlone_range) {
+  LFS_ARGS(5);
+  int32_t d, s; uint64_t so, len, dso;
+  if (lfs_arg_i32(env, argv[0], "destFd", &d) || lfs_arg_i32(env, argv[1], "srcFd", &s) ||
+      lfs_arg_u64(env, argv[2], "srcOff", &so) || lfs_arg_u64(env, argv[3], "len", &len) ||
+      lfs_arg_u64(env, argv[4], "destOff", &dso)) return NULL;
+  return lfs_int(env, op_ficlone_range(d, s, so, len, dso));
+}
+
+static LFS_FN(js_lseek) {
+  LFS_ARGS(3);
+  int32_t fd, whence; int64_t off;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i64(env, argv[1], "offset", &off) ||
+      lfs_arg_i32(env, argv[2], "whence", &whence)) return NULL;
+  off_t r = lseek(fd, off, whence);
+  return lfs_int(env, r < 0 ? -errno : r);
+}
+
+static LFS_FN(js_fallocate) {
+  LFS_ARGS(4);
+  int32_t fd, mode; int64_t off, len;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i32(env, argv[1], "mode", &mode) ||
+      lfs_arg_i64(env, argv[2], "offset", &off) || lfs_arg_i64(env, argv[3], "len", &len)) return NULL;
+  return lfs_int(env, op_fallocate(fd, mode, off, len));
+}
+
+#define FD_ONLY(jsname, op)                                             \
+  static LFS_FN(jsname) {                                               \
+    LFS_ARGS(1);                                                        \
+    int32_t fd;                                                         \
+    if (lfs_arg_i32(env, argv[0], "fd", &fd)) return NULL;              \
+    return lfs_int(env, op(fd));                                        \
+  }
+FD_ONLY(js_fsync, op_fsync)
+FD_ONLY(js_fdatasync, op_fdatasync)
+FD_ONLY(js_syncfs, op_syncfs)
+
+static LFS_FN(js_ftruncate) {
+  LFS_ARGS(2);
+  int32_t fd; int64_t len;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i64(env, argv[1], "len", &len)) return NULL;
+  return lfs_int(env, ftruncate(fd, len) < 0 ? -errno : 0);
+}
+
+/* fstatfs(fd, out: Float64Array) -> 0 | -errno */
+static LFS_FN(js_fstatfs) {
+  LFS_ARGS(2);
+  int32_t fd; double *o;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_f64arr(env, argv[1], "out", LFS_SFS_COUNT, &o)) return NULL;
+  struct statfs s;
+  if (fstatfs(fd, &s) < 0) return lfs_errno(env);
+  o[LFS_SFS_TYPE] = (double)(unsigned long)s.f_type;
+  o[LFS_SFS_BSIZE] = (double)s.f_bsize;
+  o[LFS_SFS_BLOCKS] = (double)s.f_blocks;
+  o[LFS_SFS_BFREE] = (double)s.f_bfree;
+  o[LFS_SFS_BAVAIL] = (double)s.f_bavail;
+  o[LFS_SFS_FILES] = (double)s.f_files;
+  o[LFS_SFS_FFREE] = (double)s.f_ffree;
+  o[LFS_SFS_NAMELEN] = (double)s.f_namelen;
+  o[LFS_SFS_FRSIZE] = (double)s.f_frsize;
+  o[LFS_SFS_FLAGS] = (double)s.f_flags;
+  return lfs_int(env, 0);
+}
+
+/* ---- async: one job type, the Promise resolves with result or -errno ---- */
+
+enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS };
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int op;
+  cfr_args cfr;
+  int32_t fd, fd2, mode;
+  int64_t off, len;
+  int64_t result;
+} job;
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  job *j = data;
+  switch (j->op) {
+    case JOB_CFR:
+      j->result = op_copy_file_range(j->cfr.fdin, j->cfr.has_in, j->cfr.offin, j->cfr.fdout,
+                                     j->cfr.has_out, j->cfr.offout, j->cfr.len, (unsigned)j->cfr.flags);
+      break;
+    case JOB_FICLONE: j->result = op_ficlone(j->fd, j->fd2); break;
+    case JOB_FALLOCATE: j->result = op_fallocate(j->fd, j->mode, j->off, j->len); break;
+    case JOB_FSYNC: j->result = op_fsync(j->fd); break;
+    case JOB_FDATASYNC: j->result = op_fdatasync(j->fd); break;
+    case JOB_SYNCFS: j->result = op_syncfs(j->fd); break;
+    default: j->result = -EINVAL;
+  }
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  job *j = data;
+  if (status == napi_cancelled) j->result = -ECANCELED;
+  napi_resolve_deferred(env, j->deferred, lfs_int(env, j->result));
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value queue_job(napi_env env, job *j, const char *name) {
+  napi_value promise, rname;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { free(j); return NULL; }
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &rname);
+  napi_create_async_work(env, NULL, rname, job_execute, job_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+static job *new_job(napi_env env, int op) {
+  job *j = calloc(1, sizeof *j);
+  if (!j) napi_throw_error(env, "ENOMEM", "layerfs native: out of memory");
+  else j->op = op;
+  return j;
+}
+
+static LFS_FN(js_copy_file_range_async) {
+  LFS_ARGS(6);
+  cfr_args a;
+  if (get_cfr_args(env, argv, &a)) return NULL;
+  job *j = new_job(env, JOB_CFR);
+  if (!j) return NULL;
+  j->cfr = a;
+  return queue_job(env, j, "layerfs:copyFileRange");
+}
+
+static LFS_FN(js_ficlone_async) {
+  LFS_ARGS(2);
+  int32_t d, s;
+  if (lfs_arg_i32(env, argv[0], "destFd", &d) || lfs_arg_i32(env, argv[1], "srcFd", &s)) return NULL;
+  job *j = new_job(env, JOB_FICLONE);
+  if (!j) return NULL;
+  j->fd = d; j->fd2 = s;
+  return queue_job(env, j, "layerfs:ficlone");
+}
+
+static LFS_FN(js_fallocate_async) {
+  LFS_ARGS(4);
+  int32_t fd, mode; int64_t off, len;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i32(env, argv[1], "mode", &mode) ||
+      lfs_arg_i64(env, argv[2], "offset", &off) || lfs_arg_i64(env, argv[3], "len", &len)) return NULL;
+  job *j = new_job(env, JOB_FALLOCATE);
+  if (!j) return NULL;
+  j->fd = fd; j->mode = mode; j->off = off; j->len = len;
+  return queue_job(env, j, "layerfs:fallocate");
+}
+
+#define FD_ASYNC(jsname, OP, label)                                     \
+  static LFS_FN(jsname) {                                               \
+    LFS_ARGS(1);                                                        \
+    int32_t fd;                                                         \
+    if (lfs_arg_i32(env, argv[0], "fd", &fd)) return NULL;              \
+    job *j = new_job(env, OP);                                          \
+    if (!j) return NULL;                                                \
+    j->fd = fd;                                                         \
+    return queue_job(env, j, label);                                    \
+  }
+FD_ASYNC(js_fsync_async, JOB_FSYNC, "layerfs:fsync")
+FD_ASYNC(js_fdatasync_async, JOB_FDATASYNC, "layerfs:fdatasync")
+FD_ASYNC(js_syncfs_async, JOB_SYNCFS, "layerfs:syncfs")
+
+void lfs_init_data(napi_env env, napi_value exports) {
+  lfs_export_fn(env, exports, "copyFileRange", js_copy_file_range);
+  lfs_export_fn(env, exports, "copyFileRangeAsync", js_copy_file_range_async);
+  lfs_export_fn(env, exports, "ficlone", js_ficlone);
+  lfs_export_fn(env, exports, "ficloneAsync", js_ficlone_async);
+  lfs_export_fn(env, exports, "ficloneRange", js_ficlone_range);
+  lfs_export_fn(env, exports, "lseek", js_lseek);
+  lfs_export_fn(env, exports, "fallocate", js_fallocate);
+  lfs_export_fn(env, exports, "fallocateAsync", js_fallocate_async);
+  lfs_export_fn(env, exports, "fsync", js_fsync);
+  lfs_export_fn(env, exports, "fdatasync", js_fdatasync);
+  lfs_export_fn(env, exports, "syncfs", js_syncfs);
+  lfs_export_fn(env, exports, "fsyncAsync", js_fsync_async);
+  lfs_export_fn(env, exports, "fdatasyncAsync", js_fdatasync_async);
+  lfs_export_fn(env, exports, "syncfsAsync", js_syncfs_async);
+  lfs_export_fn(env, exports, "ftruncate", js_ftruncate);
+  lfs_export_fn(env, exports, "fstatfs", js_fstatfs);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/**/*.test.js) with uvu, then prints one closing line
+// "N passed, N failed" so CI can read the result. Extra args narrow the run: a directory under
+// dist/test (e.g. `engine`) or a file-name pattern.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const dir = path.join('dist', 'test', process.argv[2] ?? '');
+const pattern = process.argv[3] ?? '\\.test\\.js$';
+const uvu = path.join(root, 'node_modules', 'uvu', 'bin.js');
+const run = spawnSync(process.execPath, [uvu, dir, pattern], {
+  cwd: root,
+  encoding: 'utf8',
+  env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  maxBuffer: 256 * 1024 * 1024,
+});
+process.stdout.write(run.stdout ?? '');
+process.stderr.write(run.stderr ?? '');
+const num = (label) => Number((run.stdout ?? '').match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
+const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
+const failed = Math.max(0, total - passed - skipped) + (run.status !== 0 && total === passed + skipped ? 1 : 0);
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(run.status === 0 && total > 0 ? 0 : 1);
