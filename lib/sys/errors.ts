@@ -20,6 +20,10 @@ const codeToErrno = new Map<string, number>();
     if (!errnoToCode.has(value)) errnoToCode.set(value, name);
     if (!codeToErrno.has(name)) codeToErrno.set(name, value);
   }
+  // libuv calls 95 'ENOTSUP'; on Linux the kernel/glibc name is EOPNOTSUPP (ENOTSUP is its alias).
+  // Use the kernel's name so engine code can mirror overlayfs; codeErrno('ENOTSUP') still works.
+  const eopnotsupp = os.constants.errno.EOPNOTSUPP;
+  if (eopnotsupp !== undefined) errnoToCode.set(eopnotsupp, 'EOPNOTSUPP');
 })();
 
 /** 'ENOENT' for 2 etc.; 'Unknown system error N' style fallback. */

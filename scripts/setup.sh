@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything layerfs needs on a fresh Debian machine (as root): system packages, npm
+# dependencies, the native addon (built by `npm ci` through node-gyp), and the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+[ -e /usr/include/fuse3/fuse_lowlevel.h ] || need_apt+=(libfuse3-dev)
+command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
+command -v fuse-overlayfs >/dev/null 2>&1 || need_apt+=(fuse-overlayfs)
+command -v mkfs.xfs >/dev/null 2>&1 || need_apt+=(xfsprogs)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages ${need_apt[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+modprobe overlay 2>/dev/null || true
+modprobe fuse 2>/dev/null || true
+
+npm ci --no-audit --no-fund
+npm run build --silent

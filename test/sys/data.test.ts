@@ -1,0 +1,160 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as sys from '../../lib/sys';
+import { withTmp, throwsSys, rejectsSys, fsTypeOf } from './helpers';
+
+const { O, SEEK, FALLOC } = sys;
+const MiB = 1024 * 1024;
+const K64 = 64 * 1024;
+
+/** list [start, end) data segments with SEEK_DATA/SEEK_HOLE */
+function dataSegments(fd: number, size: number): [number, number][] {
+  const out: [number, number][] = [];
+  let pos = 0;
+  while (pos < size) {
+    let start: number;
+    try {
+      start = sys.lseek(fd, pos, SEEK.DATA);
+    } catch (e) {
+      if (e instanceof sys.SysError && e.code === 'ENXIO') break;
+      throw e;
+    }
+    const end = sys.lseek(fd, start, SEEK.HOLE);
+    out.push([start, end]);
+    pos = end;
+  }
+  return out;
+}
+
+test('copy_file_range of data segments keeps holes (SEEK_DATA/SEEK_HOLE on a sparse file)', () =>
+  withTmp((dir, dfd) => {
+    const src = sys.openat(dfd, 'sparse', O.CREAT | O.RDWR, 0o644);
+    const dst = sys.openat(dfd, 'copy', O.CREAT | O.RDWR, 0o644);
+    try {
+      sys.ftruncate(src, 4 * MiB);
+      sys.pwrite(src, Buffer.alloc(K64, 'A'), 0, K64, 1 * MiB);
+      sys.pwrite(src, Buffer.alloc(K64, 'B'), 0, K64, 3 * MiB);
+      sys.fsync(src);
+      const segs = dataSegments(src, 4 * MiB);
+      assert.equal(segs, [[1 * MiB, 1 * MiB + K64], [3 * MiB, 3 * MiB + K64]]);
+      throwsSys(() => sys.lseek(src, 3 * MiB + K64, SEEK.DATA), 'ENXIO', 'lseek');
+
+      sys.ftruncate(dst, 4 * MiB);
+      for (const [s, e] of segs) {
+        let off = s;
+        while (off < e) {
+          const n = sys.copyFileRange(src, off, dst, off, e - off);
+          assert.ok(n > 0);
+          off += n;
+        }
+      }
+      sys.fsync(dst);
+      assert.equal(dataSegments(dst, 4 * MiB), segs);
+      const st = sys.fstat(dst);
+      assert.is(st.size, 4 * MiB);
+      assert.ok(st.blocks * 512 <= 2 * K64 + 64 * 1024, `holes kept (blocks=${st.blocks})`);
+      assert.equal(fs.readFileSync(path.join(dir, 'copy')), fs.readFileSync(path.join(dir, 'sparse')));
+    } finally { sys.close(src); sys.close(dst); }
+  }));
+
+test('copy_file_range with null offsets uses and advances the file offsets; async form', () =>
+  withTmp(async (dir, dfd) => {
+    fs.writeFileSync(path.join(dir, 'in'), 'hello world');
+    const i = sys.openat(dfd, 'in', O.RDONLY);
+    const o = sys.openat(dfd, 'out', O.CREAT | O.WRONLY, 0o644);
+    try {
+      assert.is(sys.copyFileRange(i, null, o, null, 5), 5);
+      assert.is(sys.lseek(i, 0, SEEK.CUR), 5);
+      assert.is(sys.lseek(o, 0, SEEK.CUR), 5);
+      assert.is(await sys.copyFileRangeAsync(i, 5, o, 5, 100), 6);
+      assert.is(sys.copyFileRange(i, 11, o, 11, 100), 0); // EOF
+      assert.is(fs.readFileSync(path.join(dir, 'out'), 'utf8'), 'hello world');
+      await rejectsSys(sys.copyFileRangeAsync(987654, 0, o, 0, 1), 'EBADF');
+    } finally { sys.close(i); sys.close(o); }
+  }));
+
+test('fallocate PUNCH_HOLE|KEEP_SIZE makes a hole; fallocateAsync allocates', () =>
+  withTmp(async (dir, dfd) => {
+    const fd = sys.openat(dfd, 'f', O.CREAT | O.RDWR, 0o644);
+    try {
+      sys.pwrite(fd, Buffer.alloc(MiB, 'x'), 0, MiB, 0);
+      sys.fsync(fd);
+      assert.equal(dataSegments(fd, MiB), [[0, MiB]]);
+      sys.fallocate(fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, 256 * 1024, 256 * 1024);
+      assert.is(sys.fstat(fd).size, MiB);
+      assert.is(sys.lseek(fd, 0, SEEK.HOLE), 256 * 1024);
+      assert.is(sys.lseek(fd, 256 * 1024, SEEK.DATA), 512 * 1024);
+      const b = Buffer.alloc(256 * 1024, 1);
+      sys.pread(fd, b, 0, b.length, 256 * 1024);
+      assert.ok(b.every((x) => x === 0));
+      await sys.fallocateAsync(fd, 0, 0, 4 * MiB);
+      assert.is(sys.fstat(fd).size, 4 * MiB);
+      await rejectsSys(sys.fallocateAsync(fd, FALLOC.PUNCH_HOLE, 0, 10), 'EOPNOTSUPP'); // needs KEEP_SIZE
+    } catch (e) {
+      throw e;
+    } finally { sys.close(fd); }
+  }));
+
+test('fsync/fdatasync/syncfs sync and async; errors reject with SysError', () =>
+  withTmp(async (dir, dfd) => {
+    const fd = sys.openat(dfd, 'f', O.CREAT | O.RDWR, 0o644);
+    try {
+      sys.pwrite(fd, Buffer.from('x'), 0, 1, 0);
+      sys.fsync(fd);
+      sys.fdatasync(fd);
+      sys.syncfs(fd);
+      await sys.fsyncAsync(fd);
+      await sys.fdatasyncAsync(fd);
+      await sys.syncfsAsync(fd);
+      await Promise.all(Array.from({ length: 16 }, () => sys.fsyncAsync(fd)));
+    } finally { sys.close(fd); }
+    const e = await rejectsSys(sys.fsyncAsync(987654), 'EBADF');
+    assert.is(e.syscall, 'fsync');
+    assert.is(e.errno, 9);
+  }));
+
+test('ficlone: works where reflinks exist, clean SysError where not', () =>
+  withTmp(async (dir, dfd) => {
+    fs.writeFileSync(path.join(dir, 'src'), Buffer.alloc(K64, 'c'));
+    const s = sys.openat(dfd, 'src', O.RDONLY);
+    const d = sys.openat(dfd, 'dst', O.CREAT | O.WRONLY, 0o644);
+    try {
+      let ok = true;
+      try { sys.ficlone(d, s); } catch (e) {
+        assert.instance(e, sys.SysError);
+        assert.ok(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOTTY'].includes((e as sys.SysError).code));
+        assert.is((e as sys.SysError).syscall, 'ioctl_ficlone');
+        ok = false;
+      }
+      if (ok) {
+        assert.equal(fs.readFileSync(path.join(dir, 'dst')), fs.readFileSync(path.join(dir, 'src')));
+        await sys.ficloneAsync(d, s);
+        sys.ficloneRange(d, s, 0, K64, 0);
+      } else {
+        await sys.ficloneAsync(d, s).then(() => assert.unreachable('should fail like the sync form'), (e) => {
+          assert.instance(e, sys.SysError);
+        });
+        throwsSys(() => sys.ficloneRange(d, s, 0, K64, 0), ['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOTTY']);
+      }
+    } finally { sys.close(s); sys.close(d); }
+  }));
+
+test('fstatfs and ftruncate', () =>
+  withTmp((dir, dfd) => {
+    const fd = sys.openat(dfd, 'f', O.CREAT | O.RDWR, 0o644);
+    try {
+      const sf = sys.fstatfs(fd);
+      assert.is(sf.namelen, 255);
+      assert.ok(sf.bsize > 0 && sf.blocks > 0 && sf.frsize > 0);
+      if (fsTypeOf(dir) === 'ext4') assert.is(sf.type, 0xef53);
+      if (fsTypeOf(dir) === 'tmpfs') assert.is(sf.type, 0x01021994);
+      sys.ftruncate(fd, 12345);
+      assert.is(sys.fstat(fd).size, 12345);
+      throwsSys(() => sys.ftruncate(fd, -1), 'EINVAL', 'ftruncate');
+    } finally { sys.close(fd); }
+    throwsSys(() => sys.pread(987654, Buffer.alloc(1), 0, 1, 0), 'EBADF');
+  }));
+
+test.run();
