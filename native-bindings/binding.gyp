@@ -9,7 +9,8 @@
         "src/beneath.c",
         "src/xattr.c",
         "src/data.c",
-        "src/dir.c"
+        "src/dir.c",
+        "src/fuse_dev.c"
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-std=gnu11"],

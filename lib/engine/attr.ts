@@ -1,4 +1,5 @@
-import type { OverlayNode } from './node';
+import * as sys from '../sys';
+import { OverlayNode, splitPath } from './node';
 
 /** Attributes of a merged object as the kernel overlay reports them. */
 export interface Attr {
@@ -25,8 +26,9 @@ export interface Attr {
  * every layer is not worth it, and 1 tells find(1) not to rely on the count.
  */
 export function getAttr(node: OverlayNode): Attr {
-  const st = node.top.stat;
-  const data = node.dataEntry.stat;
+  const st = currentStat(node);
+  // A metacopy upper holds no data blocks: the lower's count is the truth.
+  const data = node.dataIndex === 0 ? st : node.dataEntry.stat;
   return {
     ino: node.ino,
     mode: st.mode,
@@ -44,4 +46,16 @@ export function getAttr(node: OverlayNode): Attr {
     ctimeSec: st.ctimeSec,
     ctimeNsec: st.ctimeNsec,
   };
+}
+
+/**
+ * The top object's stat: lower layers never change under us, so their lookup-time stat stands; an
+ * upper object changes with every write, so it is read again.
+ */
+export function currentStat(node: OverlayNode): sys.Stat {
+  const top = node.top;
+  if (!top.layer.isUpper) return top.stat;
+  if (top.path === '') return sys.fstat(top.layer.rootFd);
+  const { dir, name } = splitPath(top.path);
+  return sys.statx(top.layer.dirFd(dir), name);
 }

@@ -13,6 +13,10 @@ export interface OverlayOptions {
   userxattr?: boolean;
   /** Follow `overlay.redirect` xattrs on directories (default true, as redirect_dir=on/follow). */
   redirectFollow?: boolean;
+  /** Skip fsync of copied-up data and never sync (as the kernel's `volatile`): faster, not crash-safe. */
+  volatile?: boolean;
+  /** Metadata-only copy-up for chmod/chown/utimes/xattr changes of lower files (default true). */
+  metacopy?: boolean;
   /** Cache bounds. */
   cache?: CacheOptions;
 }
@@ -32,6 +36,8 @@ export interface OverlayConfig {
   work: string | null;
   userxattr: boolean;
   redirectFollow: boolean;
+  volatile: boolean;
+  metacopy: boolean;
   cache: Required<CacheOptions>;
 }
 
@@ -53,7 +59,7 @@ export class ConfigError extends Error {
   }
 }
 
-const KNOWN_OPTIONS = new Set(['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'cache']);
+const KNOWN_OPTIONS = new Set(['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache']);
 
 function positiveInt(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -143,6 +149,8 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     work,
     userxattr: boolOption(options.userxattr, 'userxattr', false),
     redirectFollow: boolOption(options.redirectFollow, 'redirectFollow', true),
+    volatile: boolOption(options.volatile, 'volatile', false),
+    metacopy: boolOption(options.metacopy, 'metacopy', true),
     cache: {
       nodes: positiveInt(cache.nodes, 'cache.nodes', 65536),
       dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 1_000_000),

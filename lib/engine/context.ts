@@ -4,6 +4,8 @@ import type { DirIndex } from './dir-index';
 import { LayerStack } from './layers';
 import { InodeNumbers, OverlayNode } from './node';
 import { OverlayXattrs } from './xattr-names';
+import { WorkDir } from './workdir';
+import { EventEmitter } from 'node:events';
 
 /** Counters a caller can read to see what the caches do. */
 export interface EngineStats {
@@ -13,6 +15,9 @@ export interface EngineStats {
   dirIndexBuilds: number;
   dirIndexHits: number;
   layerProbes: number;
+  copyUps: number;
+  metaCopyUps: number;
+  copyUpBytes: number;
 }
 
 /** What every engine module shares: the layer stack, naming rules, caches, counters. */
@@ -26,11 +31,26 @@ export class OverlayContext {
   readonly negative: LRUCache<string, true>;
   /** Merged directory path -> which layer holds which name (bounded by names held). */
   readonly dirIndexes: LRUCache<string, DirIndex>;
-  readonly stats: EngineStats = { lookups: 0, nodeCacheHits: 0, negativeCacheHits: 0, dirIndexBuilds: 0, dirIndexHits: 0, layerProbes: 0 };
+  readonly stats: EngineStats = {
+    lookups: 0, nodeCacheHits: 0, negativeCacheHits: 0, dirIndexBuilds: 0, dirIndexHits: 0, layerProbes: 0,
+    copyUps: 0, metaCopyUps: 0, copyUpBytes: 0,
+  };
+  /** The work directory; null on a read-only overlay. */
+  readonly work: WorkDir | null;
+  /** Copy-ups in flight by merged path: a second caller waits for the first one's copy. */
+  readonly copyUpsInFlight = new Map<string, Promise<unknown>>();
+  /** 'copy-up' ({ path, bytes, method, metadataOnly, ms }) and 'error' events. */
+  readonly events = new EventEmitter();
 
   constructor(readonly config: OverlayConfig) {
     this.stack = new LayerStack(config.lower, config.upper, config.cache.dirFds);
     this.xattrs = new OverlayXattrs(config.userxattr);
+    try {
+      this.work = this.stack.upper !== null && config.work !== null ? new WorkDir(config.work, this.stack.upper) : null;
+    } catch (err) {
+      this.stack.close();
+      throw err;
+    }
     this.nodes = new LRUCache({ max: config.cache.nodes });
     this.negative = new LRUCache({ max: config.cache.nodes });
     this.dirIndexes = new LRUCache({
@@ -44,10 +64,32 @@ export class OverlayContext {
     return { nodes: this.nodes.size, negative: this.negative.size, dirIndexNames: this.dirIndexes.calculatedSize, dirFds: this.stack.openDirFds };
   }
 
+  /** The root node, rebuilt after the root changes. */
+  root: OverlayNode | null = null;
+
+  /** Forgets what is cached about one merged path (after it changed). */
+  invalidate(path: string): void {
+    if (path === '') this.root = null;
+    this.nodes.delete(path);
+    this.negative.delete(path);
+    this.dirIndexes.delete(path);
+  }
+
+  /** Forgets a path and everything below it (after a directory moved or went away). */
+  invalidateTree(path: string): void {
+    if (path === '') this.root = null;
+    const under = path === '' ? '' : path + '/';
+    for (const cache of [this.nodes, this.negative, this.dirIndexes] as LRUCache<string, object>[]) {
+      for (const key of [...cache.keys()]) if (key === path || key.startsWith(under)) cache.delete(key);
+    }
+    this.stack.forgetUpperDirs(path);
+  }
+
   close(): void {
     this.nodes.clear();
     this.negative.clear();
     this.dirIndexes.clear();
+    this.work?.close();
     this.stack.close();
   }
 }

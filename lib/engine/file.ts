@@ -20,6 +20,33 @@ export class FileHandle {
     });
   }
 
+  writeSync(buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+    return fs.writeSync(this.fd, buffer, offset, length, position);
+  }
+
+  write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.write(this.fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+  }
+
+  /** fsync, or fdatasync when `dataOnly`. */
+  sync(dataOnly = false): Promise<void> {
+    return dataOnly ? sys.fdatasyncAsync(this.fd) : sys.fsyncAsync(this.fd);
+  }
+
+  fallocate(mode: number, offset: number, length: number): Promise<void> {
+    return sys.fallocateAsync(this.fd, mode, offset, length);
+  }
+
+  truncate(size: number): void {
+    sys.ftruncate(this.fd, size);
+  }
+
+  stat(): sys.Stat {
+    return sys.fstat(this.fd);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -31,6 +58,15 @@ const ACCESS_MODE = O.RDONLY | O.WRONLY | O.RDWR;
 /** Open flags that would change the file (the write side copies up before honouring them). */
 export function wantsWrite(flags: number): boolean {
   return (flags & ACCESS_MODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
+}
+
+/** Opens the upper object of a copied-up regular file with the caller's flags (less create/excl). */
+export function openUpper(ctx: OverlayContext, node: OverlayNode, flags: number): FileHandle {
+  const { layer, path } = node.top;
+  const { dir, name } = splitPath(path);
+  const keep = flags & ~(O.CREAT | O.EXCL);
+  const fd = sys.openBeneath(layer.dirFd(dir), name, keep | O.CLOEXEC | O.NOFOLLOW);
+  return new FileHandle(node, fd, flags);
 }
 
 /** Opens a regular file for reading, from the layer object that holds its data. */

@@ -65,6 +65,14 @@ export class LayerStack {
     return this.layers[0];
   }
 
+  /** Drops cached descriptors of upper directories at or below `rel` (they moved or went away). */
+  forgetUpperDirs(rel: string): void {
+    if (this.upper === null) return;
+    const exact = `${this.upper.index}/${rel}`;
+    const under = rel === '' ? `${this.upper.index}/` : exact + '/';
+    for (const key of [...this.dirFds.keys()]) if (key === exact || key.startsWith(under)) this.dirFds.delete(key);
+  }
+
   get openDirFds(): number {
     return this.dirFds.size;
   }

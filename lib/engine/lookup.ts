@@ -142,15 +142,20 @@ function followRedirects(ctx: OverlayContext, parent: OverlayNode, startPos: num
   }
 }
 
-/** Builds the root: every layer's root directory, merged (the kernel ignores opaque on the root). */
+/** The root: every layer's root directory, merged (the kernel ignores opaque on the root). */
 export function lookupRoot(ctx: OverlayContext): OverlayNode {
+  if (ctx.root === null) ctx.root = buildRoot(ctx);
+  return ctx.root;
+}
+
+function buildRoot(ctx: OverlayContext): OverlayNode {
   const entries: RealEntry[] = [];
   const xwhiteouts: boolean[] = [];
   for (const layer of ctx.stack.layers) {
     entries.push({ layer, path: '', stat: sys.fstat(layer.rootFd) });
     xwhiteouts.push(readDirMarkers(ctx, layer, '', '', '').xwhiteouts);
   }
-  return new OverlayNode('', ctx.inodes.of(entries[0]), entries, 0, false, xwhiteouts);
+  return new OverlayNode('', inodeNumber(ctx, entries[0]), entries, 0, false, xwhiteouts);
 }
 
 /** Looks `name` up in merged directory `parent`; null when the merged view has no such name. */
@@ -197,7 +202,23 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
   }
   if (c.redirect !== null && ctx.config.redirectFollow) followRedirects(ctx, parent, stoppedAt, c);
   if (c.entries.length === 0) return null;
-  return new OverlayNode(path, ctx.inodes.of(c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
+  return new OverlayNode(path, inodeNumber(ctx, c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
+}
+
+/**
+ * The inode number of a merged object: from its top object, except that a copied-up object keeps
+ * the number it had before copy-up (recorded in a private xattr at copy-up).
+ */
+function inodeNumber(ctx: OverlayContext, top: RealEntry): number {
+  if (top.layer.isUpper && ((top.stat.mode & S.IFMT) === S.IFREG || (top.stat.mode & S.IFMT) === S.IFDIR)) {
+    const { dir, name } = splitPath(top.path);
+    const saved = sys.getxattrat(top.layer.dirFd(dir), name, ctx.xattrs.inoNumber);
+    if (saved !== null) {
+      const n = Number(saved.toString('latin1'));
+      if (Number.isSafeInteger(n) && n > 0) return n;
+    }
+  }
+  return ctx.inodes.of(top);
 }
 
 /** Splits a merged path into components, resolving '.' and '..' lexically (never above the root). */

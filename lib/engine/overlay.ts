@@ -3,7 +3,12 @@ import { Attr, getAttr } from './attr';
 import { OverlayConfig, OverlayOptions, resolveConfig } from './config';
 import { EngineStats, OverlayContext } from './context';
 import { OverlayError } from './errors';
-import { FileHandle, openForRead, wantsWrite } from './file';
+import { FileHandle, openForRead, openUpper, wantsWrite } from './file';
+import { copyUp } from './copy-up';
+import type { Caller } from './creds';
+import { processCaller } from './creds';
+import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
+import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
 import { lookupChild, lookupRoot, pathComponents } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
@@ -31,18 +36,26 @@ type NodeOrPath = OverlayNode | string;
  * symlinks (as lstat does); a symlink in the middle of a path gives ENOTDIR.
  */
 export class Overlay {
-  readonly root: OverlayNode;
   private readonly ctx: OverlayContext;
   private closed = false;
 
   private constructor(config: OverlayConfig) {
     this.ctx = new OverlayContext(config);
     try {
-      this.root = lookupRoot(this.ctx);
+      lookupRoot(this.ctx);
     } catch (err) {
       this.ctx.close();
       throw err;
     }
+  }
+
+  get root(): OverlayNode {
+    return lookupRoot(this.ctx);
+  }
+
+  /** 'copy-up' events: { path, bytes, method, metadataOnly, ms }. */
+  get events(): import('node:events').EventEmitter {
+    return this.ctx.events;
   }
 
   /** Validates options, opens every layer, and returns the merged view. */
@@ -128,21 +141,135 @@ export class Overlay {
     return this.opendir(target).entries.slice(2);
   }
 
-  /** Opens a regular file; writing needs the write side (EROFS on a read-only overlay). */
-  open(target: NodeOrPath, flags = sys.O.RDONLY): FileHandle {
+  /** Opens a regular file for reading only (no copy-up, never blocks on I/O beyond open). */
+  openRead(target: NodeOrPath, flags = sys.O.RDONLY): FileHandle {
     const node = this.resolve(target);
-    if (wantsWrite(flags)) {
-      if (this.readOnly) throw new OverlayError('EROFS', 'open', '/' + node.path);
-      throw new OverlayError('EOPNOTSUPP', 'open', '/' + node.path, 'writing is not implemented yet');
-    }
+    if (wantsWrite(flags)) throw new OverlayError('EINVAL', 'open', '/' + node.path, 'openRead takes read-only flags');
     return openForRead(this.ctx, node, flags);
+  }
+
+  /**
+   * Opens a regular file. Write access or O_TRUNC copies it up first (data, or with O_TRUNC only
+   * metadata); EROFS on a read-only overlay. With O_CREAT a missing file is created for `caller`.
+   */
+  async open(target: string, flags = sys.O.RDONLY, mode = 0o644, caller: Caller = processCaller()): Promise<FileHandle> {
+    if ((flags & sys.O.CREAT) !== 0) {
+      const existing = this.tryResolve(target);
+      if (existing === null) return this.create(target, mode, flags, caller);
+      if ((flags & sys.O.EXCL) !== 0) throw new OverlayError('EEXIST', 'open', '/' + existing.path);
+    }
+    const node = this.resolve(target);
+    if (!wantsWrite(flags)) return openForRead(this.ctx, node, flags);
+    if (this.readOnly) throw new OverlayError('EROFS', 'open', '/' + node.path);
+    if (node.isDir) throw new OverlayError('EISDIR', 'open', '/' + node.path);
+    if (node.type !== sys.S.IFREG) return openForRead(this.ctx, node, flags); // devices, fifos: ENXIO there
+    const up = (flags & sys.O.TRUNC) !== 0 ? await copyUpForTruncate(this.ctx, node.path, 0) : await copyUp(this.ctx, node.path, true);
+    return openUpper(this.ctx, up, flags);
+  }
+
+  /** Creates a regular file (O_EXCL semantics) and returns it open with `flags`' access mode. */
+  async create(target: string, mode: number, flags = sys.O.RDWR, caller: Caller = processCaller()): Promise<FileHandle> {
+    const { parent, name } = this.parentAndName(target);
+    const { node, fd } = await createObject(this.ctx, parent, name, { kind: 'file', mode, flags }, caller);
+    return new FileHandle(node, fd, flags);
+  }
+
+  async mkdir(target: string, mode = 0o755, caller: Caller = processCaller()): Promise<OverlayNode> {
+    const { parent, name } = this.parentAndName(target);
+    return (await createObject(this.ctx, parent, name, { kind: 'dir', mode }, caller)).node;
+  }
+
+  async symlink(linkTarget: string, target: string, caller: Caller = processCaller()): Promise<OverlayNode> {
+    const { parent, name } = this.parentAndName(target);
+    return (await createObject(this.ctx, parent, name, { kind: 'symlink', target: linkTarget }, caller)).node;
+  }
+
+  /** mknod: fifos, sockets, character and block devices (`mode` includes the type bits). */
+  async mknod(target: string, mode: number, rdev = 0, caller: Caller = processCaller()): Promise<OverlayNode> {
+    const { parent, name } = this.parentAndName(target);
+    const type = mode & sys.S.IFMT;
+    if (type === sys.S.IFREG || type === 0) {
+      const handle = await this.create(target, mode & 0o7777, sys.O.RDONLY, caller);
+      handle.close();
+      return handle.node;
+    }
+    if (type === sys.S.IFDIR || type === sys.S.IFLNK) throw new OverlayError('EINVAL', 'mknod', '/' + target);
+    return (await createObject(this.ctx, parent, name, { kind: 'node', mode, rdev }, caller)).node;
+  }
+
+  async link(existing: string, target: string): Promise<OverlayNode> {
+    const { parent, name } = this.parentAndName(target);
+    return link(this.ctx, this.resolve(existing).path, parent, name);
+  }
+
+  async unlink(target: string): Promise<void> {
+    const { parent, name } = this.parentAndName(target);
+    await remove(this.ctx, parent, name, false);
+  }
+
+  async rmdir(target: string): Promise<void> {
+    const { parent, name } = this.parentAndName(target);
+    await remove(this.ctx, parent, name, true);
+  }
+
+  async rename(from: string, to: string, flags: RenameFlags = {}): Promise<void> {
+    const a = this.parentAndName(from);
+    const b = this.parentAndName(to);
+    await rename(this.ctx, a.parent, a.name, b.parent, b.name, flags);
+  }
+
+  async setattr(target: string, attr: SetAttr): Promise<Attr> {
+    if (this.readOnly) throw new OverlayError('EROFS', 'setattr', '/' + this.resolve(target).path);
+    const node = this.resolve(target);
+    await setAttr(this.ctx, node.path, attr);
+    return this.getattr(node.path);
+  }
+
+  chmod(target: string, mode: number): Promise<Attr> {
+    return this.setattr(target, { mode });
+  }
+
+  chown(target: string, uid: number, gid: number): Promise<Attr> {
+    return this.setattr(target, { uid, gid });
+  }
+
+  truncate(target: string, size: number): Promise<Attr> {
+    return this.setattr(target, { size });
+  }
+
+  utimes(target: string, atime: TimeSpec | undefined, mtime: TimeSpec | undefined): Promise<Attr> {
+    return this.setattr(target, { atime, mtime });
+  }
+
+  async setxattr(target: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    const node = this.resolve(target);
+    if (this.readOnly) throw new OverlayError('EROFS', 'setxattr', '/' + node.path);
+    await setXattr(this.ctx, node.path, name, value, flags);
+  }
+
+  async removexattr(target: string, name: string): Promise<void> {
+    const node = this.resolve(target);
+    if (this.readOnly) throw new OverlayError('EROFS', 'removexattr', '/' + node.path);
+    await removeXattr(this.ctx, node.path, name);
+  }
+
+  /** Writes a whole file (created for `caller` if missing), like fs.writeFile. */
+  async writeFile(target: string, data: string | Uint8Array, mode = 0o644, caller: Caller = processCaller()): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const h = await this.open(target, sys.O.WRONLY | sys.O.CREAT | sys.O.TRUNC, mode, caller);
+    try {
+      let done = 0;
+      while (done < buf.length) done += h.writeSync(buf, done, buf.length - done, done);
+    } finally {
+      h.close();
+    }
   }
 
   /** Reads a whole regular file (a convenience for tools and tests). */
   readFile(target: NodeOrPath): Buffer {
-    const handle = this.open(target);
+    const handle = this.openRead(target);
     try {
-      const size = getAttr(handle.node).size;
+      const size = handle.stat().size;
       const buf = Buffer.alloc(size);
       let done = 0;
       while (done < size) {
@@ -162,6 +289,15 @@ export class Overlay {
 
   listxattr(target: NodeOrPath): string[] {
     return listXattrs(this.ctx, this.resolve(target));
+  }
+
+  /** Splits a merged path into its parent's merged path and final name (the root has none). */
+  private parentAndName(target: string): { parent: string; name: string } {
+    this.checkOpen();
+    const parts = pathComponents(target);
+    if (parts.length === 0) throw new OverlayError('EBUSY', 'open', '/', 'the root has no name');
+    const name = parts.pop()!;
+    return { parent: parts.join('/'), name };
   }
 
   /** Filesystem figures of the upper layer, or of the top lower when read-only. */

@@ -11,6 +11,8 @@ export class OverlayXattrs {
   readonly whiteout: string;
   readonly metacopy: string;
   readonly origin: string;
+  /** Ours (the kernel ignores it): the inode number an object had before copy-up. */
+  readonly inoNumber: string;
   private readonly escapedPrefix: string;
   /** Both prefixes' markers are honoured when reading layers (layers built for either mode still work). */
   private readonly markerPrefixes: string[];
@@ -22,6 +24,7 @@ export class OverlayXattrs {
     this.whiteout = this.prefix + 'whiteout';
     this.metacopy = this.prefix + 'metacopy';
     this.origin = this.prefix + 'origin';
+    this.inoNumber = this.prefix + 'layerfs.ino';
     this.escapedPrefix = this.prefix + 'overlay.';
     this.markerPrefixes = userxattr ? ['user.overlay.', 'trusted.overlay.'] : ['trusted.overlay.', 'user.overlay.'];
   }

@@ -17,3 +17,8 @@ export {
   pread, pwrite, copyFileRange, copyFileRangeAsync, ficlone, ficloneAsync, ficloneRange, lseek, fallocate,
   fallocateAsync, fsync, fdatasync, syncfs, fsyncAsync, fdatasyncAsync, syncfsAsync, ftruncate, fstatfs,
 } from './data';
+export type { FuseReader, FuseReaderMode, FuseReaderCallback } from './fuse';
+export {
+  MNT, MS, fuseOpen, fuseMount, umount2, fuseWrite, fuseWritev, fuseBackingOpen, fuseBackingClose,
+  fuseStartReader, fuseStopReader,
+} from './fuse';

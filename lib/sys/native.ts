@@ -84,7 +84,24 @@ export interface NativeAddon extends NativeConstants {
   fstatfs(fd: Fd, out: Float64Array): Ret;
   // dir.c
   readdir(dirfd: Fd): NativeDirEntries | Ret;
+  // fuse_dev.c
+  fuseOpen(): Ret;
+  fuseMount(source: string, target: string, fstype: string, flags: number, data: string): Ret;
+  umount2(target: string, flags: number): Ret;
+  fuseWrite(fd: Fd, buf: Uint8Array): Ret;
+  fuseWritev(fd: Fd, bufs: Uint8Array[]): Ret;
+  fuseBackingOpen(devFd: Fd, fileFd: Fd): Ret;
+  fuseBackingClose(devFd: Fd, backingId: number): Ret;
+  fuseStartReader(fd: Fd, bufSize: number, cb: (buf: Buffer | null, len: number) => void,
+    mode?: 'copy' | 'view' | 'thread'): NativeReaderHandle | Ret;
+  fuseStopReader(handle: NativeReaderHandle): void;
+  MNT: Readonly<Record<'FORCE' | 'DETACH' | 'EXPIRE' | 'UMOUNT_NOFOLLOW', number>>;
+  MS: Readonly<Record<'RDONLY' | 'NOSUID' | 'NODEV' | 'NOEXEC' | 'NOATIME' | 'NODIRATIME' | 'DIRSYNC'
+    | 'SYNCHRONOUS' | 'LAZYTIME', number>>;
 }
+
+/** opaque handle of a running /dev/fuse reader */
+export type NativeReaderHandle = { readonly __fuseReader: unique symbol };
 
 const ADDON_REL = path.join('native-bindings', 'build', 'Release', 'layerfs_native.node');
 

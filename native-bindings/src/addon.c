@@ -104,6 +104,7 @@ static napi_value init(napi_env env, napi_value exports) {
   lfs_init_xattr(env, exports);
   lfs_init_data(env, exports);
   lfs_init_dir(env, exports);
+  lfs_init_fuse(env, exports);
   return exports;
 }
 

@@ -67,6 +67,7 @@ void lfs_init_beneath(napi_env env, napi_value exports);
 void lfs_init_xattr(napi_env env, napi_value exports);
 void lfs_init_data(napi_env env, napi_value exports);
 void lfs_init_dir(napi_env env, napi_value exports);
+void lfs_init_fuse(napi_env env, napi_value exports);
 
 /* Shared by path_ops/beneath */
 int lfs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);

@@ -1,0 +1,296 @@
+import * as sys from '../sys';
+import { AT, O, RENAME, S } from '../sys';
+import type { OverlayContext } from './context';
+import { copyUp, copyUpDir, currentNode, requireWork } from './copy-up';
+import type { Caller } from './creds';
+import { OverlayError } from './errors';
+import { checkName, lookupChild } from './lookup';
+import { OverlayNode, joinPath } from './node';
+import { listDirectory } from './readdir';
+import {
+  lowerHasName, markXwhiteouts, removeUpper, replaceWithWhiteout, setOpaque, upperParentOf, upperState, writeWhiteout,
+} from './upper-ops';
+import type { WorkDir } from './workdir';
+
+/**
+ * Namespace changes (kernel fs/overlayfs/dir.c): create, mkdir, symlink, mknod, link, unlink,
+ * rmdir, rename. Each works on the upper layer only, copying up parents first, writes whiteouts
+ * where a lower layer still holds a removed name, and leaves the caches consistent.
+ */
+
+export type NewObject =
+  | { kind: 'file'; mode: number; flags: number }
+  | { kind: 'dir'; mode: number }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'node'; mode: number; rdev: number };
+
+const where = (path: string) => '/' + path;
+const S_ISGID = 0o2000;
+
+function existing(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
+  return lookupChild(ctx, parent, name);
+}
+
+/** Owner of a new object: the caller, but the group of a set-group-ID directory (as the VFS does). */
+function ownerFor(parentStat: sys.Stat, caller: Caller): { uid: number; gid: number; inheritSgid: boolean } {
+  const sgid = (parentStat.mode & S_ISGID) !== 0;
+  return { uid: caller.uid, gid: sgid ? parentStat.gid : caller.gid, inheritSgid: sgid };
+}
+
+/** Makes the object `obj` named `name` in `dirFd`; returns an open fd for files (else -1). */
+function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gid: number, sgidDir: boolean): number {
+  let fd = -1;
+  switch (obj.kind) {
+    case 'file': {
+      // Opened read-write whatever the caller asked: the access check was the caller's, the fd is ours.
+      fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), 0o600);
+      sys.fchown(fd, uid, gid);
+      sys.fchmod(fd, obj.mode & 0o7777);
+      return fd;
+    }
+    case 'dir':
+      sys.mkdirat(dirFd, name, 0o700);
+      sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
+      sys.fchmodat(dirFd, name, (obj.mode & 0o7777) | (sgidDir ? S_ISGID : 0));
+      return -1;
+    case 'symlink':
+      sys.symlinkat(obj.target, dirFd, name);
+      sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
+      return -1;
+    case 'node':
+      sys.mknodat(dirFd, name, (obj.mode & S.IFMT) | 0o600, obj.rdev);
+      sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
+      sys.fchmodat(dirFd, name, obj.mode & 0o7777);
+      return -1;
+  }
+}
+
+/**
+ * Creates a new object. Over a whiteout it is built in work/ and swapped in with one rename (a new
+ * directory there is made opaque, so what the whiteout hid stays hidden).
+ */
+export async function createObject(
+  ctx: OverlayContext, parentPath: string, name: string, obj: NewObject, caller: Caller,
+): Promise<{ node: OverlayNode; fd: number }> {
+  const path = joinPath(parentPath, name);
+  checkName(name, obj.kind === 'dir' ? 'mkdir' : 'create', where(path));
+  const work = requireWork(ctx, obj.kind === 'dir' ? 'mkdir' : 'create', path);
+  const parent = currentNode(ctx, parentPath);
+  if (!parent.isDir) throw new OverlayError('ENOTDIR', 'create', where(path));
+  if (existing(ctx, parent, name) !== null) throw new OverlayError('EEXIST', obj.kind === 'dir' ? 'mkdir' : 'create', where(path));
+  const upperParent = await copyUpDir(ctx, parentPath);
+  const dirFd = ctx.stack.upper!.dirFd(parentPath);
+  const { uid, gid, inheritSgid } = ownerFor(upperParent.top.stat, caller);
+  let fd = -1;
+  if (upperState(ctx, parentPath, name) === 'whiteout') {
+    const tmp = work.tempName();
+    try {
+      fd = makeObject(work.fd, tmp, obj, uid, gid, inheritSgid);
+      if (obj.kind === 'dir') {
+        setOpaque(ctx, work.fd, tmp);
+        sys.renameat2(work.fd, tmp, dirFd, name, RENAME.EXCHANGE);
+        sys.unlinkat(work.fd, tmp); // the whiteout, now in work/
+      } else {
+        sys.renameat2(work.fd, tmp, dirFd, name, 0);
+      }
+    } catch (err) {
+      if (fd >= 0) sys.close(fd);
+      try {
+        sys.unlinkat(work.fd, tmp, obj.kind === 'dir' ? AT.REMOVEDIR : 0);
+      } catch {
+        /* not created, or removed at the next open */
+      }
+      throw err;
+    }
+  } else {
+    fd = makeObject(dirFd, name, obj, uid, gid, inheritSgid);
+  }
+  ctx.invalidate(path);
+  ctx.invalidate(parentPath);
+  return { node: currentNode(ctx, path), fd };
+}
+
+/** A hard link: the source is copied up (metadata is enough), then linked in the upper. */
+export async function link(ctx: OverlayContext, srcPath: string, parentPath: string, name: string): Promise<OverlayNode> {
+  const path = joinPath(parentPath, name);
+  checkName(name, 'link', where(path));
+  const work = requireWork(ctx, 'link', path);
+  const src = currentNode(ctx, srcPath);
+  if (src.isDir) throw new OverlayError('EPERM', 'link', where(srcPath));
+  const parent = currentNode(ctx, parentPath);
+  if (!parent.isDir) throw new OverlayError('ENOTDIR', 'link', where(path));
+  if (existing(ctx, parent, name) !== null) throw new OverlayError('EEXIST', 'link', where(path));
+  await copyUp(ctx, srcPath, false);
+  await copyUpDir(ctx, parentPath);
+  const s = upperParentOf(ctx, srcPath);
+  const dirFd = ctx.stack.upper!.dirFd(parentPath);
+  if (upperState(ctx, parentPath, name) === 'whiteout') {
+    const tmp = work.tempName();
+    sys.linkat(s.dirFd, s.name, work.fd, tmp, 0);
+    try {
+      sys.renameat2(work.fd, tmp, dirFd, name, 0);
+    } catch (err) {
+      sys.unlinkat(work.fd, tmp);
+      throw err;
+    }
+  } else {
+    sys.linkat(s.dirFd, s.name, dirFd, name, 0);
+  }
+  ctx.invalidate(srcPath);
+  ctx.invalidate(path);
+  ctx.invalidate(parentPath);
+  return currentNode(ctx, path);
+}
+
+function isMergedEmpty(ctx: OverlayContext, dir: OverlayNode): boolean {
+  return listDirectory(ctx, dir, 0).length === 2;
+}
+
+/** unlink and rmdir: the name goes; a whiteout takes its place where a lower layer still has it. */
+export async function remove(ctx: OverlayContext, parentPath: string, name: string, dir: boolean): Promise<void> {
+  const syscall = dir ? 'rmdir' : 'unlink';
+  const path = joinPath(parentPath, name);
+  checkName(name, syscall, where(path));
+  const work = requireWork(ctx, syscall, path);
+  const parent = currentNode(ctx, parentPath);
+  const node = existing(ctx, parent, name);
+  if (node === null) throw new OverlayError('ENOENT', syscall, where(path));
+  if (dir && !node.isDir) throw new OverlayError('ENOTDIR', syscall, where(path));
+  if (!dir && node.isDir) throw new OverlayError('EISDIR', syscall, where(path));
+  if (dir && !isMergedEmpty(ctx, node)) throw new OverlayError('ENOTEMPTY', syscall, where(path));
+  const needsWhiteout = lowerHasName(ctx, parent, name);
+  await copyUpDir(ctx, parentPath);
+  const dirFd = ctx.stack.upper!.dirFd(parentPath);
+  if (node.top.layer.isUpper) {
+    if (needsWhiteout) replaceWithWhiteout(ctx, work, dirFd, name, parentPath);
+    else removeUpper(work, dirFd, name, dir);
+  } else {
+    writeWhiteout(ctx, work, dirFd, name, () => markXwhiteouts(ctx, parentPath));
+  }
+  if (dir) ctx.invalidateTree(path);
+  else ctx.invalidate(path);
+  ctx.invalidate(parentPath);
+}
+
+export interface RenameFlags {
+  noReplace?: boolean;
+  exchange?: boolean;
+}
+
+/**
+ * rename(2) and renameat2 NOREPLACE / EXCHANGE, never EXDEV: a lower or merged directory is copied
+ * up (without its contents) and moved with an `overlay.redirect` naming where its lower part lives,
+ * as the kernel's redirect_dir does; a pure upper directory moved over a place a lower layer holds
+ * is made opaque; the old name gets a whiteout where a lower layer still has it.
+ */
+export async function rename(ctx: OverlayContext, oldParentPath: string, oldName: string, newParentPath: string, newName: string, flags: RenameFlags = {}): Promise<void> {
+  const oldPath = joinPath(oldParentPath, oldName);
+  const newPath = joinPath(newParentPath, newName);
+  checkName(oldName, 'rename', where(oldPath));
+  checkName(newName, 'rename', where(newPath));
+  if (flags.noReplace && flags.exchange) throw new OverlayError('EINVAL', 'rename', where(oldPath));
+  const work = requireWork(ctx, 'rename', oldPath);
+  const oldParent = currentNode(ctx, oldParentPath);
+  const newParent = currentNode(ctx, newParentPath);
+  if (!newParent.isDir) throw new OverlayError('ENOTDIR', 'rename', where(newPath));
+  const src = existing(ctx, oldParent, oldName);
+  if (src === null) throw new OverlayError('ENOENT', 'rename', where(oldPath));
+  const dst = existing(ctx, newParent, newName);
+  if (oldPath === newPath) return;
+  if (src.isDir && (newPath + '/').startsWith(oldPath + '/')) throw new OverlayError('EINVAL', 'rename', where(oldPath));
+  if (flags.exchange && dst !== null && dst.isDir && (oldPath + '/').startsWith(newPath + '/')) throw new OverlayError('EINVAL', 'rename', where(newPath));
+  if (flags.noReplace && dst !== null) throw new OverlayError('EEXIST', 'rename', where(newPath));
+  if (flags.exchange && dst === null) throw new OverlayError('ENOENT', 'rename', where(newPath));
+  if (!flags.exchange && dst !== null) {
+    if (src.isDir && !dst.isDir) throw new OverlayError('ENOTDIR', 'rename', where(newPath));
+    if (!src.isDir && dst.isDir) throw new OverlayError('EISDIR', 'rename', where(newPath));
+    if (dst.isDir && !isMergedEmpty(ctx, dst)) throw new OverlayError('ENOTEMPTY', 'rename', where(newPath));
+    if (!src.isDir && !dst.isDir && sameObject(src, dst)) return; // hard links of one file: nothing to do
+  }
+
+  const oldNeedsWhiteout = !flags.exchange && lowerHasName(ctx, oldParent, oldName);
+  const newLowerHas = lowerHasName(ctx, newParent, newName);
+  const upSrc = await copyUp(ctx, oldPath, false);
+  await copyUpDir(ctx, newParentPath);
+  const upDst = flags.exchange ? await copyUp(ctx, newPath, false) : null;
+  const oldFd = ctx.stack.upper!.dirFd(oldParentPath);
+  const newFd = ctx.stack.upper!.dirFd(newParentPath);
+
+  if (src.isDir) prepareMovedDir(ctx, upSrc, oldPath, newLowerHas && !flags.exchange);
+  if (upDst !== null && upDst.isDir) prepareMovedDir(ctx, upDst, newPath, lowerHasName(ctx, oldParent, oldName));
+
+  if (flags.exchange) {
+    sys.renameat2(oldFd, oldName, newFd, newName, RENAME.EXCHANGE);
+  } else {
+    const target = upperState(ctx, newParentPath, newName);
+    if (target === 'object' && dst !== null && dst.isDir) clearUpperDir(ctx, work, newFd, newName);
+    if (target === 'whiteout' && src.isDir) {
+      // A directory cannot replace a non-directory: swap it with the whiteout instead.
+      sys.renameat2(oldFd, oldName, newFd, newName, RENAME.EXCHANGE);
+      if (!oldNeedsWhiteout) sys.unlinkat(oldFd, oldName);
+    } else {
+      moveWithWhiteout(ctx, work, oldFd, oldName, newFd, newName, oldNeedsWhiteout, oldParentPath);
+    }
+  }
+  ctx.invalidateTree(oldPath);
+  ctx.invalidateTree(newPath);
+  ctx.invalidate(oldParentPath);
+  ctx.invalidate(newParentPath);
+}
+
+function sameObject(a: OverlayNode, b: OverlayNode): boolean {
+  return a.top.layer === b.top.layer && a.top.stat.ino === b.top.stat.ino && a.top.stat.dev === b.top.stat.dev;
+}
+
+/**
+ * Before a directory moves: one with lower layers gets a redirect to where they are (unless it has
+ * one already); a pure upper one going where a lower layer holds the name becomes opaque.
+ */
+function prepareMovedDir(ctx: OverlayContext, node: OverlayNode, path: string, targetHasLower: boolean): void {
+  const { dirFd, name } = upperParentOf(ctx, path);
+  const hasLower = node.entries.some((e) => !e.layer.isUpper);
+  if (hasLower) {
+    if (sys.getxattrat(dirFd, name, ctx.xattrs.redirect) === null) {
+      sys.setxattrat(dirFd, name, ctx.xattrs.redirect, Buffer.from('/' + (node.entries[1]?.path ?? path)));
+    }
+  } else if (targetHasLower) {
+    setOpaque(ctx, dirFd, name);
+  }
+}
+
+/** Empties an upper directory that is empty in the merged view but still holds whiteouts. */
+function clearUpperDir(ctx: OverlayContext, work: WorkDir, dirFd: number, name: string): void {
+  const fd = sys.openBeneath(dirFd, name, O.PATH | O.DIRECTORY);
+  let empty: boolean;
+  try {
+    empty = sys.readdir(fd).names.length === 0;
+  } finally {
+    sys.close(fd);
+  }
+  if (empty) return;
+  const tmp = work.tempName();
+  sys.mkdirat(work.fd, tmp, 0o700);
+  setOpaque(ctx, work.fd, tmp);
+  sys.renameat2(work.fd, tmp, dirFd, name, RENAME.EXCHANGE);
+  removeUpper(work, work.fd, tmp, true);
+}
+
+/** rename, leaving a whiteout at the old name when asked: RENAME_WHITEOUT where the fs has it. */
+function moveWithWhiteout(ctx: OverlayContext, work: WorkDir, oldFd: number, oldName: string, newFd: number, newName: string, whiteout: boolean, oldParentPath: string): void {
+  if (!whiteout) {
+    sys.renameat2(oldFd, oldName, newFd, newName, 0);
+    return;
+  }
+  if (work.renameWhiteout !== false && work.canMknodWhiteout()) {
+    try {
+      sys.renameat2(oldFd, oldName, newFd, newName, RENAME.WHITEOUT);
+      work.renameWhiteout = true;
+      return;
+    } catch (err) {
+      if (!['EINVAL', 'EOPNOTSUPP'].includes((err as { code?: string }).code ?? '')) throw err;
+      work.renameWhiteout = false;
+    }
+  }
+  sys.renameat2(oldFd, oldName, newFd, newName, 0);
+  writeWhiteout(ctx, work, oldFd, oldName, () => markXwhiteouts(ctx, oldParentPath));
+}

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import * as sys from '../sys';
+import { O, S } from '../sys';
+import { hasCode } from './errors';
+import type { Layer } from './layers';
+
+/**
+ * The work directory, laid out as the kernel lays it out: `<work>/work` holds objects being built
+ * (copy-up, whiteouts, new directories) until one rename puts them in place; `<work>/index` holds
+ * copied-up hard links by lower identity. Whatever a crash leaves in `work/work` is removed at open.
+ */
+export class WorkDir {
+  readonly fd: number;
+  readonly indexFd: number;
+  /** Probed once: O_TMPFILE in the work dir (unnamed files: a killed copy-up leaves nothing). */
+  readonly tmpfile: boolean;
+  private renameWhiteoutWorks: boolean | null = null;
+  private mknodWhiteoutWorks: boolean | null = null;
+
+  constructor(readonly root: string, readonly upper: Layer) {
+    const rootFd = sys.openat(sys.AT.FDCWD, root, O.PATH | O.DIRECTORY);
+    try {
+      for (const sub of ['work', 'index']) {
+        try {
+          sys.mkdirat(rootFd, sub, 0o700);
+        } catch (err) {
+          if (!hasCode(err, 'EEXIST')) throw err;
+        }
+      }
+      this.fd = sys.openBeneath(rootFd, 'work', O.PATH | O.DIRECTORY);
+      this.indexFd = sys.openBeneath(rootFd, 'index', O.PATH | O.DIRECTORY);
+    } finally {
+      sys.close(rootFd);
+    }
+    this.removeLeftovers();
+    this.tmpfile = this.probeTmpfile();
+  }
+
+  /** A name no one else uses in work/. */
+  tempName(): string {
+    return '#' + randomBytes(8).toString('hex');
+  }
+
+  /** Deletes everything a crashed or killed operation left in work/ (never visible: not in upper). */
+  removeLeftovers(): void {
+    for (const name of sys.readdir(this.fd).names) removeTree(this.fd, name);
+  }
+
+  private probeTmpfile(): boolean {
+    try {
+      const fd = sys.openat(this.fd, '.', O.TMPFILE | O.RDWR, 0o600);
+      sys.close(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A whiteout (character device 0/0) named `name` in directory `dirFd`. */
+  makeDeviceWhiteout(dirFd: number, name: string): void {
+    sys.mknodat(dirFd, name, S.IFCHR, 0);
+  }
+
+  /**
+   * Whether whiteout devices can be made here (mknod needs CAP_MKNOD): probed once. Without them
+   * whiteouts are written as the kernel's xattr form.
+   */
+  canMknodWhiteout(): boolean {
+    if (this.mknodWhiteoutWorks === null) {
+      const name = this.tempName();
+      try {
+        this.makeDeviceWhiteout(this.fd, name);
+        sys.unlinkat(this.fd, name);
+        this.mknodWhiteoutWorks = true;
+      } catch {
+        this.mknodWhiteoutWorks = false;
+      }
+    }
+    return this.mknodWhiteoutWorks;
+  }
+
+  /** RENAME_WHITEOUT support of the upper filesystem, learned on first use. */
+  get renameWhiteout(): boolean | null {
+    return this.renameWhiteoutWorks;
+  }
+
+  set renameWhiteout(works: boolean | null) {
+    this.renameWhiteoutWorks = works;
+  }
+
+  close(): void {
+    sys.close(this.fd);
+    sys.close(this.indexFd);
+  }
+}
+
+/** Removes `name` under `dirFd`, recursively, without following symlinks. */
+export function removeTree(dirFd: number, name: string): void {
+  const st = sys.tryStatx(dirFd, name);
+  if (st === null) return;
+  if ((st.mode & S.IFMT) === S.IFDIR) {
+    const fd = sys.openBeneath(dirFd, name, O.PATH | O.DIRECTORY);
+    try {
+      for (const child of sys.readdir(fd).names) removeTree(fd, child);
+    } finally {
+      sys.close(fd);
+    }
+    sys.unlinkat(dirFd, name, sys.AT.REMOVEDIR);
+  } else {
+    sys.unlinkat(dirFd, name);
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * FuseSession: owns a /dev/fuse fd, reads requests through the native reader, decodes them, dispatches
+ * to FuseOperations and writes the replies. Handler failures become -errno here (once); a handler can
+ * never crash the session.
+ */
+import * as sys from '../sys';
+import { Op, INIT, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, opName, initFlagNames } from './protocol';
+import { decodeRequest, decodeHeader, DecodeOpts, InHeader, InitIn } from './decode';
+import * as enc from './encode';
+import type { FuseOperations, FuseContext, MaybePromise } from './operations';
+import type * as D from './decode';
+
+const EIO = 5, ENOSYS = 38, ERANGE = 34, EPROTO = 71, ENOENT = 2, EINVAL = 22;
+const PAGE = 4096;
+
+export interface FuseSessionOptions {
+  /** largest WRITE payload (default 1 MiB; capped at max_pages (256) * 4 KiB) */
+  maxWrite?: number;
+  /** negotiate FUSE_PASSTHROUGH when the kernel offers it (needs CAP_SYS_ADMIN for backingOpen) */
+  passthrough?: boolean;
+  /** FUSE_WRITEBACK_CACHE (default off) */
+  writeback?: boolean;
+  /** default entry/attr cache timeouts in seconds (default 1) */
+  entryTimeout?: number;
+  attrTimeout?: number;
+  maxBackground?: number;
+  congestionThreshold?: number;
+  /** how requests reach JS (see lib/sys/fuse.ts); default 'copy' */
+  readerMode?: sys.FuseReaderMode;
+  /** print every request and reply */
+  debug?: (line: string) => void;
+  /** unexpected errors (non-errno throws, write failures); default console.error */
+  log?: (msg: string) => void;
+}
+
+export interface Negotiated {
+  major: number; minor: number; flags: bigint; kernelFlags: bigint; maxWrite: number; maxPages: number;
+  passthrough: boolean; setxattrExt: boolean;
+}
+
+type Reply = Buffer | Buffer[] | null;
+
+function isThenable<T>(v: unknown): v is PromiseLike<T> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function then<T, R>(v: MaybePromise<T>, f: (t: T) => R): MaybePromise<R> {
+  return isThenable<T>(v) ? Promise.resolve(v).then(f) : f(v as T);
+}
+
+/** errno carried by an error (errno number, sign ignored, or code string); undefined if none */
+export function errnoOf(e: unknown): number | undefined {
+  if (e === null || typeof e !== 'object') return undefined;
+  const n = (e as { errno?: unknown }).errno;
+  if (typeof n === 'number' && Number.isInteger(n) && n !== 0) return Math.abs(n);
+  const c = (e as { code?: unknown }).code;
+  if (typeof c === 'string') return sys.codeErrno(c === 'ENOTSUP' ? 'EOPNOTSUPP' : c);
+  return undefined;
+}
+
+export class FuseSession {
+  readonly fd: number;
+  readonly ops: FuseOperations;
+  readonly opts: FuseSessionOptions;
+  /** requests received per opcode name */
+  readonly stats = new Map<string, number>();
+  negotiated?: Negotiated;
+  /** resolves once INIT has been answered; rejects if the device ends first */
+  readonly initialized: Promise<Negotiated>;
+  /** resolves when the reader ended (unmount: ENODEV) or the session was closed */
+  readonly ended: Promise<void>;
+
+  private reader?: sys.FuseReader;
+  private decodeOpts: DecodeOpts = {};
+  private inflight = new Set<number>();
+  private interrupted = new Set<number>();
+  private closed = false;
+  private timeouts: { entry: number; attr: number };
+  private resolveInit!: (n: Negotiated) => void;
+  private rejectInit!: (e: Error) => void;
+  private resolveEnd!: () => void;
+  private readonly log: (msg: string) => void;
+
+  constructor(fd: number, ops: FuseOperations, opts: FuseSessionOptions = {}) {
+    this.fd = fd;
+    this.ops = ops;
+    this.opts = opts;
+    this.log = opts.log ?? ((m) => console.error(`layerfs fuse: ${m}`));
+    this.timeouts = { entry: opts.entryTimeout ?? 1, attr: opts.attrTimeout ?? 1 };
+    this.initialized = new Promise((res, rej) => { this.resolveInit = res; this.rejectInit = rej; });
+    this.initialized.catch(() => { /* observed by whoever awaits it */ });
+    this.ended = new Promise((res) => { this.resolveEnd = res; });
+    this.decodeOpts.copyPayload = (opts.readerMode ?? 'copy') === 'view';
+  }
+
+  get maxWrite(): number {
+    return Math.min(this.opts.maxWrite ?? 1024 * 1024, 256 * PAGE);
+  }
+
+  /** start reading requests (call before mount(2) or right after) */
+  start(): void {
+    if (this.reader || this.closed) return;
+    const bufSize = this.maxWrite + PAGE; // libfuse: max_write + FUSE_BUFFER_HEADER_SIZE
+    this.reader = sys.fuseStartReader(this.fd, bufSize, (buf, len) => this.onMessage(buf, len),
+      this.opts.readerMode ?? 'copy');
+  }
+
+  /** stop reading and close the fd (aborts the connection if still mounted) */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reader) sys.fuseStopReader(this.reader);
+    try { sys.close(this.fd); } catch { /* already gone */ }
+    this.finish(new Error('FUSE session closed'));
+  }
+
+  private finish(err: Error): void {
+    this.rejectInit(err);
+    this.resolveEnd();
+  }
+
+  // ---- kernel-facing helpers ----
+
+  /** register an open fd for passthrough; returns the backing id for OpenOut.backingId */
+  backingOpen(fileFd: number): number {
+    return sys.fuseBackingOpen(this.fd, fileFd);
+  }
+
+  backingClose(backingId: number): void {
+    sys.fuseBackingClose(this.fd, backingId);
+  }
+
+  /**
+   * Invalidate cached data [off, off+len) (len 0: to the end; off -1: attributes only). Returns 0 or
+   * -errno (-ENOENT: inode not cached). Never call it for a node whose request is being handled and
+   * awaited by the kernel on the same lock (it writes synchronously).
+   */
+  notifyInvalInode(nodeid: number, off = 0, len = 0): number {
+    return this.notify(enc.notifyInvalInode(nodeid, off, len));
+  }
+
+  /** Invalidate the dentry parent/name. Returns 0 or -errno (-ENOENT: not cached). */
+  notifyInvalEntry(parent: number, name: string, expireOnly = false): number {
+    return this.notify(enc.notifyInvalEntry(parent, name, expireOnly ? 1 : 0));
+  }
+
+  private notify(b: Buffer): number {
+    if (this.closed) return -EINVAL;
+    const r = sys.fuseWrite(this.fd, b);
+    if (this.opts.debug) this.opts.debug(`notify ${b.readInt32LE(4)} -> ${r}`);
+    return r < 0 ? r : 0;
+  }
+
+  // ---- request path ----
+
+  private onMessage(buf: Buffer | null, len: number): void {
+    if (buf === null) {
+      if (len < 0) this.log(`read /dev/fuse failed: ${sys.errnoCode(-len)}`);
+      this.closed = true;
+      try { sys.close(this.fd); } catch { /* ignore */ }
+      this.finish(new Error(len < 0 ? `FUSE device error ${sys.errnoCode(-len)}` : 'FUSE filesystem unmounted'));
+      return;
+    }
+    let h: InHeader | undefined;
+    try {
+      h = decodeHeader(buf);
+      const req = decodeRequest(buf, len, this.decodeOpts);
+      this.dispatch(req.header, req.args);
+    } catch (e) {
+      this.log(`bad request${h ? ` ${opName(h.opcode)} #${h.unique}` : ''}: ${(e as Error).message}`);
+      if (h && h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET && h.opcode !== Op.INTERRUPT) {
+        this.send(h.unique, enc.errorReply(h.unique, EINVAL));
+      }
+    }
+  }
+
+  private send(unique: number, out: Reply): void {
+    this.inflight.delete(unique);
+    this.interrupted.delete(unique);
+    if (out === null || this.closed) return;
+    const r = Array.isArray(out) ? sys.fuseWritev(this.fd, out) : sys.fuseWrite(this.fd, out);
+    if (this.opts.debug) {
+      const first = Array.isArray(out) ? out[0] : out;
+      this.opts.debug(`<- #${unique} error=${first.readInt32LE(4)} len=${first.readUInt32LE(0)}${r < 0 ? ` write=${sys.errnoCode(-r)}` : ''}`);
+    }
+    // ENOENT: the request was interrupted/aborted meanwhile: not an error
+    if (r < 0 && r !== -ENOENT && !this.closed) this.log(`reply #${unique} failed: ${sys.errnoCode(-r)}`);
+  }
+
+  private fail(h: InHeader, e: unknown): void {
+    let errno = errnoOf(e);
+    if (errno === undefined) {
+      errno = EIO;
+      this.log(`${opName(h.opcode)} #${h.unique} (node ${h.nodeid}) threw: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    }
+    if (h.opcode === Op.FORGET || h.opcode === Op.BATCH_FORGET) return;
+    this.send(h.unique, enc.errorReply(h.unique, errno));
+  }
+
+  private context(h: InHeader): FuseContext {
+    const interrupted = this.interrupted;
+    return {
+      uid: h.uid, gid: h.gid, pid: h.pid, unique: h.unique, opcode: h.opcode,
+      get interrupted() { return interrupted.has(h.unique); },
+    };
+  }
+
+  private dispatch(h: InHeader, args: unknown): void {
+    const name = opName(h.opcode);
+    this.stats.set(name, (this.stats.get(name) ?? 0) + 1);
+    if (this.opts.debug) this.opts.debug(`-> #${h.unique} ${name} node=${h.nodeid} uid=${h.uid} pid=${h.pid} ${debugArgs(args)}`);
+    if (h.opcode === Op.INTERRUPT) {
+      const u = (args as D.InterruptIn).unique;
+      if (this.inflight.has(u)) this.interrupted.add(u);
+      return;
+    }
+    if (h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET) this.inflight.add(h.unique);
+    let out: MaybePromise<Reply>;
+    try {
+      out = this.handle(h, args);
+    } catch (e) {
+      this.fail(h, e);
+      return;
+    }
+    if (isThenable<Reply>(out)) {
+      Promise.resolve(out).then((r) => this.send(h.unique, r), (e) => this.fail(h, e));
+    } else {
+      this.send(h.unique, out);
+    }
+  }
+
+  /** the reply for one request (null: no reply) or a Promise of it */
+  private handle(h: InHeader, a: unknown): MaybePromise<Reply> {
+    const ops = this.ops, u = h.unique, t = this.timeouts;
+    const ctx = this.context(h);
+    const entry = (e: enc.FuseEntry) => enc.entryReply(u, e, t);
+    const ok = () => enc.emptyReply(u);
+    const nosys = () => enc.errorReply(u, ENOSYS);
+    switch (h.opcode) {
+      case Op.INIT: return this.init(h, a as InitIn);
+      case Op.DESTROY: return then(ops.destroy ? ops.destroy() : undefined, ok);
+      case Op.FORGET:
+        if (ops.forget) return then(ops.forget(ctx, a as D.ForgetIn), () => null);
+        return null;
+      case Op.BATCH_FORGET: {
+        if (!ops.forget) return null;
+        const list = (a as D.BatchForgetIn).forgets;
+        const pending: PromiseLike<void>[] = [];
+        for (const f of list) {
+          try {
+            const r = ops.forget(ctx, f);
+            if (isThenable<void>(r)) pending.push(r);
+          } catch (e) { this.fail(h, e); }
+        }
+        return pending.length ? Promise.all(pending).then(() => null) : null;
+      }
+      case Op.LOOKUP: return ops.lookup ? then(ops.lookup(ctx, a as D.NameIn), entry) : nosys();
+      case Op.GETATTR:
+        return ops.getattr ? then(ops.getattr(ctx, a as D.GetattrIn),
+          (r) => enc.attrReply(u, r.attr, r.attrTimeout ?? t.attr)) : nosys();
+      case Op.SETATTR:
+        return ops.setattr ? then(ops.setattr(ctx, a as D.SetattrIn),
+          (r) => enc.attrReply(u, r.attr, r.attrTimeout ?? t.attr)) : nosys();
+      case Op.READLINK:
+        return ops.readlink ? then(ops.readlink(ctx, a as D.NodeIn),
+          (s) => enc.dataReply(u, typeof s === 'string' ? Buffer.from(s) : s)) : nosys();
+      case Op.SYMLINK: return ops.symlink ? then(ops.symlink(ctx, a as D.SymlinkIn), entry) : nosys();
+      case Op.MKNOD: return ops.mknod ? then(ops.mknod(ctx, a as D.MknodIn), entry) : nosys();
+      case Op.MKDIR: return ops.mkdir ? then(ops.mkdir(ctx, a as D.MkdirIn), entry) : nosys();
+      case Op.UNLINK: return ops.unlink ? then(ops.unlink(ctx, a as D.NameIn), ok) : nosys();
+      case Op.RMDIR: return ops.rmdir ? then(ops.rmdir(ctx, a as D.NameIn), ok) : nosys();
+      case Op.RENAME: case Op.RENAME2:
+        return ops.rename ? then(ops.rename(ctx, a as D.RenameIn), ok) : nosys();
+      case Op.LINK: return ops.link ? then(ops.link(ctx, a as D.LinkIn), entry) : nosys();
+      case Op.OPEN:
+        // like libfuse: without an open method every open succeeds with fh 0
+        return ops.open ? then(ops.open(ctx, a as D.OpenIn), (o) => this.openReply(u, o)) : enc.openReply(u, { fh: 0 });
+      case Op.OPENDIR:
+        return ops.opendir ? then(ops.opendir(ctx, a as D.OpenIn), (o) => this.openReply(u, o)) : enc.openReply(u, { fh: 0 });
+      case Op.CREATE:
+        return ops.create ? then(ops.create(ctx, a as D.CreateIn), (r) => {
+          this.checkBacking(r);
+          return enc.createReply(u, r, r, t);
+        }) : nosys();
+      case Op.READ:
+        return ops.read ? then(ops.read(ctx, a as D.ReadIn), (data) => {
+          const d = data.length > (a as D.ReadIn).size ? data.subarray(0, (a as D.ReadIn).size) : data;
+          return [enc.dataHeader(u, d.length), d as Buffer];
+        }) : nosys();
+      case Op.WRITE: return ops.write ? then(ops.write(ctx, a as D.WriteIn), (n) => enc.writeReply(u, n)) : nosys();
+      case Op.FLUSH: return ops.flush ? then(ops.flush(ctx, a as D.FlushIn), ok) : nosys();
+      case Op.RELEASE: return ops.release ? then(ops.release(ctx, a as D.ReleaseIn), ok) : ok();
+      case Op.RELEASEDIR: return ops.releasedir ? then(ops.releasedir(ctx, a as D.ReleaseIn), ok) : ok();
+      case Op.FSYNC: return ops.fsync ? then(ops.fsync(ctx, a as D.FsyncIn), ok) : nosys();
+      case Op.FSYNCDIR: return ops.fsyncdir ? then(ops.fsyncdir(ctx, a as D.FsyncIn), ok) : nosys();
+      case Op.READDIR:
+        return ops.readdir ? then(ops.readdir(ctx, a as D.ReadIn),
+          (list) => enc.dataReply(u, enc.packDirents(list, (a as D.ReadIn).size).data)) : nosys();
+      case Op.READDIRPLUS: return ops.readdir ? this.readdirplus(ctx, a as D.ReadIn) : nosys();
+      case Op.STATFS:
+        return ops.statfs ? then(ops.statfs(ctx, a as D.NodeIn), (s) => enc.statfsReply(u, s))
+          : enc.statfsReply(u, { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 0 });
+      case Op.ACCESS: return ops.access ? then(ops.access(ctx, a as D.AccessIn), ok) : nosys();
+      case Op.GETXATTR:
+        return ops.getxattr ? then(ops.getxattr(ctx, a as D.GetxattrIn),
+          (v) => sizedReply(u, (a as D.GetxattrIn).size, v)) : nosys();
+      case Op.LISTXATTR:
+        return ops.listxattr ? then(ops.listxattr(ctx, a as D.ListxattrIn),
+          (names) => sizedReply(u, (a as D.ListxattrIn).size, packNames(names))) : nosys();
+      case Op.SETXATTR: return ops.setxattr ? then(ops.setxattr(ctx, a as D.SetxattrIn), ok) : nosys();
+      case Op.REMOVEXATTR: return ops.removexattr ? then(ops.removexattr(ctx, a as D.NameIn), ok) : nosys();
+      case Op.FALLOCATE: return ops.fallocate ? then(ops.fallocate(ctx, a as D.FallocateIn), ok) : nosys();
+      case Op.LSEEK: return ops.lseek ? then(ops.lseek(ctx, a as D.LseekIn), (o) => enc.lseekReply(u, o)) : nosys();
+      case Op.COPY_FILE_RANGE:
+        return ops.copyFileRange ? then(ops.copyFileRange(ctx, a as D.CopyFileRangeIn), (n) => enc.writeReply(u, n)) : nosys();
+      default: return nosys();
+    }
+  }
+
+  private checkBacking(o: enc.OpenOut): void {
+    if (o.backingId && !this.negotiated?.passthrough) {
+      throw Object.assign(new Error('backingId without negotiated FUSE_PASSTHROUGH'), { errno: EIO });
+    }
+  }
+
+  private openReply(u: number, o: enc.OpenOut): Buffer {
+    this.checkBacking(o);
+    return enc.openReply(u, o);
+  }
+
+  private async readdirplus(ctx: FuseContext, a: D.ReadIn): Promise<Buffer> {
+    const list = await this.ops.readdir!(ctx, a);
+    const packer = new enc.DirentPlusPacker(a.size, this.timeouts);
+    for (const d of list) {
+      if (!packer.fits(d.name)) break;
+      let e: enc.FuseEntry | undefined;
+      if (d.name !== '.' && d.name !== '..' && this.ops.lookup) {
+        try {
+          e = await this.ops.lookup(ctx, { nodeid: a.nodeid, name: d.name });
+        } catch {
+          e = undefined; // raced away: name and type only
+        }
+      }
+      packer.add(d, e);
+    }
+    return enc.dataReply(ctx.unique, packer.data());
+  }
+
+  private init(h: InHeader, k: InitIn): MaybePromise<Reply> {
+    const u = h.unique;
+    if (k.major > FUSE_KERNEL_VERSION) {
+      // the kernel will send a new INIT with our major
+      return enc.initReply(u, { major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION, maxReadahead: 0,
+        flags: 0n, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGran: 0, maxPages: 0 });
+    }
+    if (k.major < FUSE_KERNEL_VERSION || k.minor < 23) {
+      this.log(`unsupported kernel FUSE protocol ${k.major}.${k.minor}`);
+      return enc.errorReply(u, EPROTO);
+    }
+    const minor = Math.min(k.minor, FUSE_KERNEL_MINOR_VERSION);
+    let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
+      | INIT.DO_READDIRPLUS | INIT.READDIRPLUS_AUTO | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
+      | INIT.SETXATTR_EXT | INIT.INIT_EXT;
+    if (this.opts.writeback) want |= INIT.WRITEBACK_CACHE;
+    if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
+    const flags = want & k.flags;
+    const passthrough = (flags & INIT.PASSTHROUGH) !== 0n;
+    const maxPages = 256;
+    const n: Negotiated = {
+      major: FUSE_KERNEL_VERSION, minor, flags, kernelFlags: k.flags, maxWrite: this.maxWrite, maxPages,
+      passthrough, setxattrExt: (flags & INIT.SETXATTR_EXT) !== 0n,
+    };
+    this.negotiated = n;
+    this.decodeOpts.setxattrExt = n.setxattrExt;
+    if (this.opts.debug) this.opts.debug(`INIT kernel ${k.major}.${k.minor} offers ${initFlagNames(k.flags).join(',')}; using ${minor}: ${initFlagNames(flags).join(',')}`);
+    const reply = enc.initReply(u, {
+      major: FUSE_KERNEL_VERSION, minor, maxReadahead: k.maxReadahead, flags,
+      maxBackground: this.opts.maxBackground ?? 64, congestionThreshold: this.opts.congestionThreshold ?? 48,
+      maxWrite: n.maxWrite, timeGran: 1, maxPages, maxStackDepth: passthrough ? 1 : 0,
+    });
+    const done = (): Reply => {
+      this.send(u, reply);
+      this.resolveInit(n);
+      return null;
+    };
+    return this.ops.init ? then(this.ops.init(k), done) : done();
+  }
+}
+
+/** value for GETXATTR/LISTXATTR: size query (0), ERANGE when too small, else the bytes */
+function sizedReply(u: number, size: number, v: Uint8Array): Buffer {
+  if (size === 0) return enc.xattrSizeReply(u, v.length);
+  if (v.length > size) return enc.errorReply(u, ERANGE);
+  return enc.dataReply(u, v);
+}
+
+function packNames(names: readonly string[]): Buffer {
+  return Buffer.concat(names.map((n) => Buffer.from(`${n}\0`, 'utf8')));
+}
+
+function debugArgs(a: unknown): string {
+  try {
+    return JSON.stringify(a, (_k, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return `<${((v as { data: unknown[] }).data).length} bytes>`;
+      return v;
+    });
+  } catch { return ''; }
+}
+

@@ -1,0 +1,450 @@
+/* /dev/fuse transport: open, mount(2)/umount2(2), request readers, reply writes and the
+ * passthrough ioctls. Every syscall wrapper returns its result or -errno (never throws).
+ *
+ * Readers (no mutable globals; all state lives in a per-reader struct owned by its handle):
+ *  - poll reader: a uv_poll_t on the nonblocking fd in the env's event loop; when readable it reads
+ *    requests until EAGAIN and calls the JS callback once per request, on the JS thread.
+ *  - thread reader: a pthread that poll(2)s the fd plus a wake-up pipe, reads a request into a fresh
+ *    malloc'd buffer and hands it to JS through a napi_threadsafe_function (blocking queue of 1).
+ * Callback contract (both readers): cb(buf, len) per request; cb(null, 0) once when the filesystem
+ * went away (ENODEV); cb(null, -errno) once on any other fatal read error. After the end call the
+ * reader has stopped itself (fuseStopReader is then a no-op). */
+#include "common.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+/* Defined here: the system headers (fuse.h 7.38) predate the passthrough ioctls. */
+struct lfs_fuse_backing_map {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+#define LFS_FUSE_DEV_IOC_MAGIC 229
+#define LFS_FUSE_DEV_IOC_BACKING_OPEN _IOW(LFS_FUSE_DEV_IOC_MAGIC, 1, struct lfs_fuse_backing_map)
+#define LFS_FUSE_DEV_IOC_BACKING_CLOSE _IOW(LFS_FUSE_DEV_IOC_MAGIC, 2, uint32_t)
+
+#ifndef MNT_EXPIRE
+#define MNT_EXPIRE 4
+#endif
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 8
+#endif
+
+/* ---- plain syscalls ---- */
+
+/* fuseOpen() -> fd | -errno */
+static LFS_FN(js_fuse_open) {
+  (void)info;
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  return fd < 0 ? lfs_errno(env) : lfs_int(env, fd);
+}
+
+/* fuseMount(source, target, fstype, flags, data) -> 0 | -errno */
+static LFS_FN(js_fuse_mount) {
+  LFS_ARGS(5);
+  int64_t flags;
+  LFS_STR(src, 0, "source");
+  LFS_STR(tgt, 1, "target");
+  LFS_STR(fst, 2, "fstype");
+  LFS_STR(data, 4, "data");
+  napi_value r = NULL;
+  if (lfs_arg_i64(env, argv[3], "flags", &flags) == 0) {
+    if (src.has_nul || tgt.has_nul || fst.has_nul || data.has_nul) r = lfs_int(env, -EINVAL);
+    else r = lfs_int(env, mount(src.s, tgt.s, fst.s, (unsigned long)flags, data.s) < 0 ? -errno : 0);
+  }
+  lfs_str_free(&src); lfs_str_free(&tgt); lfs_str_free(&fst); lfs_str_free(&data);
+  return r;
+}
+
+/* umount2(target, flags) -> 0 | -errno */
+static LFS_FN(js_umount2) {
+  LFS_ARGS(2);
+  int32_t flags;
+  if (lfs_arg_i32_opt(env, argv[1], "flags", 0, &flags)) return NULL;
+  LFS_STR(tgt, 0, "target");
+  LFS_NUL_CHECK(tgt);
+  int r = umount2(tgt.s, flags) < 0 ? -errno : 0;
+  lfs_str_free(&tgt);
+  return lfs_int(env, r);
+}
+
+/* fuseWrite(fd, buf) -> bytes | -errno */
+static LFS_FN(js_fuse_write) {
+  LFS_ARGS(2);
+  int32_t fd; void *data; size_t len;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_buf(env, argv[1], "buf", &data, &len)) return NULL;
+  ssize_t n = write(fd, data, len);
+  return lfs_int(env, n < 0 ? -errno : n);
+}
+
+#define LFS_MAX_IOV 64
+
+/* fuseWritev(fd, [bufs]) -> bytes | -errno (one message: the kernel wants a reply in one write) */
+static LFS_FN(js_fuse_writev) {
+  LFS_ARGS(2);
+  int32_t fd; uint32_t n; bool is_arr = false;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd)) return NULL;
+  napi_is_array(env, argv[1], &is_arr);
+  if (!is_arr) { napi_throw_type_error(env, NULL, "bufs must be an array of Buffers"); return NULL; }
+  napi_get_array_length(env, argv[1], &n);
+  if (n > LFS_MAX_IOV) return lfs_int(env, -EINVAL);
+  struct iovec iov[LFS_MAX_IOV];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok) return NULL;
+    if (lfs_arg_buf(env, el, "bufs[i]", &iov[i].iov_base, &iov[i].iov_len)) return NULL;
+  }
+  ssize_t r = writev(fd, iov, (int)n);
+  return lfs_int(env, r < 0 ? -errno : r);
+}
+
+/* fuseBackingOpen(devFd, fileFd) -> backing id (> 0) | -errno */
+static LFS_FN(js_fuse_backing_open) {
+  LFS_ARGS(2);
+  int32_t dev, fd;
+  if (lfs_arg_i32(env, argv[0], "devFd", &dev) || lfs_arg_i32(env, argv[1], "fileFd", &fd)) return NULL;
+  struct lfs_fuse_backing_map map;
+  memset(&map, 0, sizeof map);
+  map.fd = fd;
+  int r = ioctl(dev, LFS_FUSE_DEV_IOC_BACKING_OPEN, &map);
+  return lfs_int(env, r < 0 ? -errno : r);
+}
+
+/* fuseBackingClose(devFd, backingId) -> 0 | -errno */
+static LFS_FN(js_fuse_backing_close) {
+  LFS_ARGS(2);
+  int32_t dev; uint32_t id;
+  if (lfs_arg_i32(env, argv[0], "devFd", &dev) || lfs_arg_u32(env, argv[1], "backingId", &id)) return NULL;
+  int r = ioctl(dev, LFS_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+  return lfs_int(env, r < 0 ? -errno : r);
+}
+
+/* ---- readers ---- */
+
+enum { READER_POLL = 1, READER_THREAD = 2 };
+
+typedef struct reader {
+  int kind;
+  napi_env env;
+  int fd;
+  size_t bufsize;
+  int stopped;                 /* JS thread only */
+  /* poll reader */
+  uv_poll_t poll;
+  napi_ref cb;
+  napi_async_context actx;
+  unsigned char *buf;          /* reused read buffer (copy mode) or backing of view */
+  napi_ref view;               /* external Buffer over buf (view mode), or NULL */
+  /* thread reader */
+  pthread_t thread;
+  int wake[2];                 /* pipe: a write wakes the thread to exit */
+  napi_threadsafe_function tsfn;
+  int joined;
+  /* the JS handle's box (cleared when either side goes away) and the env cleanup hook */
+  struct reader_box *box;
+  int hook;
+} reader;
+
+/* the JS handle: an external holding a pointer to a small box, so a stop after the reader ended is safe */
+typedef struct reader_box { reader *r; } reader_box;
+
+static void env_cleanup(void *arg);
+
+/* unlink the reader from its JS handle and the env cleanup hook (JS thread) */
+static void reader_detach(reader *r) {
+  if (r->box) { r->box->r = NULL; r->box = NULL; }
+  if (r->hook) { r->hook = 0; napi_remove_env_cleanup_hook(r->env, env_cleanup, r); }
+}
+
+/* message from the reader thread to JS */
+typedef struct { unsigned char *data; ssize_t len; } thread_msg;
+
+static void call_js(napi_env env, napi_value cb, napi_value recv, reader *r, napi_value buf, int64_t len) {
+  napi_value args[2];
+  args[0] = buf;
+  args[1] = lfs_int(env, len);
+  napi_value result;
+  if (r->actx) napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
+  else napi_call_function(env, recv, cb, 2, args, &result);
+  /* an exception thrown by the callback is reported as uncaught by Node; keep reading */
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void poll_closed(uv_handle_t *h) {
+  reader *r = (reader *)h->data;
+  free(r->buf);
+  free(r);
+}
+
+static void poll_reader_release(reader *r) {
+  if (r->stopped) return;
+  r->stopped = 1;
+  reader_detach(r);
+  uv_poll_stop(&r->poll);
+  if (r->view) napi_delete_reference(r->env, r->view);
+  if (r->cb) napi_delete_reference(r->env, r->cb);
+  if (r->actx) napi_async_destroy(r->env, r->actx);
+  r->view = NULL; r->cb = NULL; r->actx = NULL;
+  /* freed once libuv has closed the handle; the napi_external keeps only a dangling-safe flag */
+  uv_close((uv_handle_t *)&r->poll, poll_closed);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)status; (void)events;
+  reader *r = (reader *)h->data;
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  for (;;) {
+    if (r->stopped) break;
+    ssize_t n = read(r->fd, r->buf, r->bufsize);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    napi_value cb, recv, buf;
+    napi_get_reference_value(env, r->cb, &cb);
+    napi_get_undefined(env, &recv);
+    if (n < 0) {
+      int e = errno;
+      napi_get_null(env, &buf);
+      poll_reader_release(r);   /* before the call: the callback may close the fd */
+      call_js(env, cb, recv, r, buf, e == ENODEV ? 0 : -e);
+      break;
+    }
+    if (r->view) napi_get_reference_value(env, r->view, &buf);
+    else {
+      void *dst;
+      napi_create_buffer_copy(env, (size_t)n, r->buf, &dst, &buf);
+    }
+    call_js(env, cb, recv, r, buf, n);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void thread_reader_finish(reader *r) {
+  if (r->joined) return;
+  r->joined = 1;
+  char c = 1;
+  ssize_t w = write(r->wake[1], &c, 1);
+  (void)w;
+  pthread_join(r->thread, NULL);
+  close(r->wake[0]);
+  close(r->wake[1]);
+}
+
+static void *reader_thread(void *arg) {
+  reader *r = (reader *)arg;
+  struct pollfd p[2] = { { r->fd, POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
+  for (;;) {
+    int pr = poll(p, 2, -1);
+    if (pr < 0 && errno == EINTR) continue;
+    if (p[1].revents) break;                         /* asked to stop */
+    unsigned char *data = malloc(r->bufsize);
+    if (!data) break;
+    ssize_t n = read(r->fd, data, r->bufsize);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) { free(data); continue; }
+    thread_msg *m = malloc(sizeof *m);
+    if (!m) { free(data); break; }
+    int end = n < 0;
+    if (end) { m->len = errno == ENODEV ? 0 : -errno; free(data); m->data = NULL; }
+    else { m->data = data; m->len = n; }
+    if (napi_call_threadsafe_function(r->tsfn, m, napi_tsfn_blocking) != napi_ok) {
+      free(m->data); free(m);
+      break;
+    }
+    if (end) break;
+  }
+  napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static void thread_call_js(napi_env env, napi_value cb, void *ctx, void *data) {
+  reader *r = (reader *)ctx;
+  thread_msg *m = (thread_msg *)data;
+  if (env == NULL || r->stopped) { free(m->data); free(m); return; }
+  napi_value buf, recv;
+  napi_get_undefined(env, &recv);
+  if (m->data) {
+    void *dst;
+    napi_create_buffer_copy(env, (size_t)m->len, m->data, &dst, &buf);
+  } else {
+    napi_get_null(env, &buf);
+    r->stopped = 1;
+  }
+  int64_t len = m->len;
+  free(m->data); free(m);
+  call_js(env, cb, recv, r, buf, len);
+}
+
+static void thread_tsfn_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  reader *r = (reader *)data;
+  /* the thread has released the tsfn, so it is exiting or gone */
+  reader_detach(r);
+  thread_reader_finish(r);
+  if (r->actx) napi_async_destroy(env, r->actx);
+  free(r);
+}
+
+static void box_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  reader_box *box = (reader_box *)data;
+  if (box->r) box->r->box = NULL;   /* handle dropped: the reader keeps running until ENODEV */
+  free(box);
+}
+
+static void reader_stop(reader *r) {
+  if (r->kind == READER_POLL) {
+    poll_reader_release(r);
+  } else if (!r->stopped) {
+    r->stopped = 1;
+    if (r->box) { r->box->r = NULL; r->box = NULL; }
+    /* wakes the thread; it releases the tsfn, whose finalizer joins and frees */
+    char c = 1;
+    ssize_t w = write(r->wake[1], &c, 1);
+    (void)w;
+  }
+}
+
+static void env_cleanup(void *arg) {
+  reader *r = (reader *)arg;
+  r->hook = 0;
+  reader_stop(r);
+}
+
+/* fuseStartReader(fd, bufSize, callback, mode) mode: 'copy' (default) | 'view' | 'thread' -> handle */
+static LFS_FN(js_fuse_start_reader) {
+  LFS_ARGS(4);
+  int32_t fd; uint32_t bufsize;
+  char mode[16] = "copy";
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_u32(env, argv[1], "bufSize", &bufsize)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_function) { napi_throw_type_error(env, NULL, "callback must be a function"); return NULL; }
+  napi_typeof(env, argv[3], &t);
+  if (t == napi_string) {
+    size_t l;
+    napi_get_value_string_utf8(env, argv[3], mode, sizeof mode, &l);
+  }
+  int view = strcmp(mode, "view") == 0, thread = strcmp(mode, "thread") == 0;
+  if (!view && !thread && strcmp(mode, "copy") != 0) {
+    napi_throw_type_error(env, NULL, "mode must be 'copy', 'view' or 'thread'");
+    return NULL;
+  }
+  if (bufsize < 8192) bufsize = 8192;
+
+  reader *r = calloc(1, sizeof *r);
+  reader_box *box = calloc(1, sizeof *box);
+  if (!r || !box) { free(r); free(box); return lfs_int(env, -ENOMEM); }
+  r->env = env; r->fd = fd; r->bufsize = bufsize;
+  box->r = r;
+  napi_value name;
+  napi_create_string_utf8(env, "layerfs:fuse-reader", NAPI_AUTO_LENGTH, &name);
+
+  if (thread) {
+    r->kind = READER_THREAD;
+    if (pipe2(r->wake, O_CLOEXEC) < 0) { int e = errno; free(r); free(box); return lfs_int(env, -e); }
+    napi_async_init(env, NULL, name, &r->actx);
+    if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, r, thread_tsfn_finalize, r,
+                                        thread_call_js, &r->tsfn) != napi_ok) {
+      close(r->wake[0]); close(r->wake[1]); free(r); free(box);
+      return NULL;
+    }
+    int e = pthread_create(&r->thread, NULL, reader_thread, r);
+    if (e) {
+      r->joined = 1;
+      close(r->wake[0]); close(r->wake[1]);
+      napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
+      free(box);
+      return lfs_int(env, -e);
+    }
+  } else {
+    r->kind = READER_POLL;
+    r->buf = malloc(bufsize);
+    if (!r->buf) { free(r); free(box); return lfs_int(env, -ENOMEM); }
+    uv_loop_t *loop;
+    napi_get_uv_event_loop(env, &loop);
+    int e = uv_poll_init(loop, &r->poll, fd);
+    if (e) { free(r->buf); free(r); free(box); return lfs_int(env, e); }
+    r->poll.data = r;
+    napi_create_reference(env, argv[2], 1, &r->cb);
+    napi_async_init(env, NULL, name, &r->actx);
+    if (view) {
+      /* the Buffer aliases r->buf; it is valid only during the callback (the next read overwrites it) */
+      napi_value vb;
+      if (napi_create_external_buffer(env, bufsize, r->buf, NULL, NULL, &vb) != napi_ok) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+        poll_reader_release(r); free(box);
+        return lfs_int(env, -ENOTSUP);
+      }
+      napi_create_reference(env, vb, 1, &r->view);
+    }
+    e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, on_readable);
+    if (e) { poll_reader_release(r); free(box); return lfs_int(env, e); }
+  }
+  napi_add_env_cleanup_hook(env, env_cleanup, r);
+  r->hook = 1;
+  r->box = box;
+  napi_value handle;
+  napi_create_external(env, box, box_finalize, NULL, &handle);
+  return handle;
+}
+
+/* fuseStopReader(handle): stops reading; idempotent */
+static LFS_FN(js_fuse_stop_reader) {
+  LFS_ARGS(1);
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "handle must be a reader handle");
+    return NULL;
+  }
+  reader_box *box = (reader_box *)p;
+  if (box->r) reader_stop(box->r);
+  return lfs_undef(env);
+}
+
+void lfs_init_fuse(napi_env env, napi_value exports) {
+  lfs_export_fn(env, exports, "fuseOpen", js_fuse_open);
+  lfs_export_fn(env, exports, "fuseMount", js_fuse_mount);
+  lfs_export_fn(env, exports, "umount2", js_umount2);
+  lfs_export_fn(env, exports, "fuseWrite", js_fuse_write);
+  lfs_export_fn(env, exports, "fuseWritev", js_fuse_writev);
+  lfs_export_fn(env, exports, "fuseBackingOpen", js_fuse_backing_open);
+  lfs_export_fn(env, exports, "fuseBackingClose", js_fuse_backing_close);
+  lfs_export_fn(env, exports, "fuseStartReader", js_fuse_start_reader);
+  lfs_export_fn(env, exports, "fuseStopReader", js_fuse_stop_reader);
+
+  napi_value m;
+  napi_create_object(env, &m);
+  napi_set_named_property(env, exports, "MNT", m);
+  lfs_set_i64(env, m, "FORCE", MNT_FORCE);
+  lfs_set_i64(env, m, "DETACH", MNT_DETACH);
+  lfs_set_i64(env, m, "EXPIRE", MNT_EXPIRE);
+  lfs_set_i64(env, m, "UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW);
+  napi_value ms;
+  napi_create_object(env, &ms);
+  napi_set_named_property(env, exports, "MS", ms);
+  lfs_set_i64(env, ms, "RDONLY", MS_RDONLY);
+  lfs_set_i64(env, ms, "NOSUID", MS_NOSUID);
+  lfs_set_i64(env, ms, "NODEV", MS_NODEV);
+  lfs_set_i64(env, ms, "NOEXEC", MS_NOEXEC);
+  lfs_set_i64(env, ms, "NOATIME", MS_NOATIME);
+  lfs_set_i64(env, ms, "NODIRATIME", MS_NODIRATIME);
+  lfs_set_i64(env, ms, "DIRSYNC", MS_DIRSYNC);
+  lfs_set_i64(env, ms, "SYNCHRONOUS", MS_SYNCHRONOUS);
+  lfs_set_i64(env, ms, "LAZYTIME", MS_LAZYTIME);
+}

@@ -1,0 +1,55 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Measure } from '../../bench/measure';
+import { runBenchmarks, selectWorkloads } from '../../bench/run';
+import { renderMarkdown } from '../../bench/report';
+
+function checkMeasure(m: Measure, where: string): void {
+  for (const key of ['median_us', 'min_us', 'max_us', 'ops_per_sec'] as const) {
+    assert.ok(Number.isFinite(m[key]) && m[key] > 0, `${where}: ${key} = ${m[key]}`);
+  }
+  assert.ok(m.samples >= 1, `${where}: no samples`);
+  assert.ok(m.min_us <= m.median_us && m.median_us <= m.max_us, `${where}: min <= median <= max`);
+}
+
+test('workload filter selects by prefix and rejects unknown names', () => {
+  assert.equal(selectWorkloads([]), ['lookup', 'readdir']);
+  assert.equal(selectWorkloads(['read']), ['readdir']);
+  assert.throws(() => selectWorkloads(['nope']), /unknown workload/);
+});
+
+test('lookup and readdir workloads run in --quick mode and give well-formed, positive results', async () => {
+  const res = await runBenchmarks({ quick: true, filter: ['lookup', 'readdir'], outFile: null });
+  assert.equal(res.meta.workloads, ['lookup', 'readdir']);
+  assert.ok(res.meta.quick);
+  const groups = new Set(res.rows.map((r) => r.group));
+  assert.ok(groups.has('lookup') && groups.has('readdir'));
+  for (const layers of [1, 10, 100, 500]) {
+    for (const kind of ['cold', 'warm']) {
+      assert.ok(res.rows.some((r) => r.workload === `lookup ${kind}, bottom-layer file, ${layers} layer(s)`), `lookup ${kind} ${layers}`);
+    }
+  }
+  for (const kind of ['readdir cold', 'readdir warm', 'first readdir + lstat']) {
+    assert.ok(res.rows.some((r) => r.workload.startsWith(kind)), kind);
+  }
+  for (const row of res.rows) {
+    checkMeasure(row.layerfs, `${row.workload} (layerfs)`);
+    if (row.kernel !== null) {
+      checkMeasure(row.kernel, `${row.workload} (kernel)`);
+      assert.ok(row.ratio !== null && row.ratio > 0, `${row.workload}: ratio`);
+    } else {
+      assert.is(row.ratio, null);
+    }
+  }
+  if (res.meta.kernelOverlay) {
+    assert.ok(res.rows.filter((r) => /^(lookup|readdir) (cold|warm)/.test(r.workload)).every((r) => r.kernel !== null));
+  }
+  const warm = res.ratios.find((r) => r.name.startsWith('layerfs warm lookup'));
+  assert.ok(warm && warm.value > 0 && warm.goal === 2);
+  const table = renderMarkdown(res.rows, res.ratios);
+  assert.ok(table.startsWith('| workload'));
+  assert.ok(table.split('\n').length > res.rows.length + 2);
+  assert.not.throws(() => JSON.parse(JSON.stringify(res)));
+});
+
+test.run();
