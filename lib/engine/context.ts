@@ -27,6 +27,8 @@ export class OverlayContext {
   readonly inodes = new InodeNumbers();
   /** Merged path -> node. Layers do not change under us except through the engine, which invalidates. */
   readonly nodes: LRUCache<string, OverlayNode>;
+  /** Lookups per merged directory not yet indexed (its index is built after a few). */
+  readonly dirLookups: LRUCache<string, number>;
   /** Merged paths known not to exist. */
   readonly negative: LRUCache<string, true>;
   /** Merged directory path -> which layer holds which name (bounded by names held). */
@@ -52,7 +54,8 @@ export class OverlayContext {
       throw err;
     }
     this.nodes = new LRUCache({ max: config.cache.nodes });
-    this.negative = new LRUCache({ max: config.cache.nodes });
+    this.negative = new LRUCache({ max: Math.max(1, config.cache.nodes >> 2) });
+    this.dirLookups = new LRUCache({ max: 4096 });
     this.dirIndexes = new LRUCache({
       maxSize: config.cache.dirIndexNames,
       sizeCalculation: (index) => Math.max(1, index.names.length),

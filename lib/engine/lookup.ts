@@ -5,7 +5,7 @@ import { dirIndexOf, hitPosition, isOciWhiteoutHit } from './dir-index';
 import { OverlayError, hasCode } from './errors';
 import type { Layer } from './layers';
 import { OverlayNode, RealEntry, joinPath, splitPath } from './node';
-import { isDeviceWhiteout, isMetacopy, isOciMarkerName, isXattrWhiteout, readDirMarkers } from './whiteout';
+import { OCI_WHITEOUT_PREFIX, isDeviceWhiteout, isMetacopy, isOciMarkerName, isXattrWhiteout, readDirMarkers } from './whiteout';
 
 /** Longest name in bytes (NAME_MAX). */
 export const NAME_MAX = 255;
@@ -179,12 +179,40 @@ export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: stri
   return node;
 }
 
+/** Lookups in a merged directory before its index is built (readdir builds it at once). */
+const INDEX_AFTER_LOOKUPS = 8;
+
+function useIndex(ctx: OverlayContext, dir: OverlayNode): boolean {
+  if (ctx.dirIndexes.has(dir.path)) return true;
+  const n = (ctx.dirLookups.get(dir.path) ?? 0) + 1;
+  ctx.dirLookups.set(dir.path, n);
+  return n > INDEX_AFTER_LOOKUPS;
+}
+
+/** The same hit codes an index would give, found by probing each layer for NAME and `.wh.NAME`. */
+function probeCodes(ctx: OverlayContext, dir: OverlayNode, name: string): number[] | undefined {
+  const codes: number[] = [];
+  for (let pos = 0; pos < dir.entries.length; pos++) {
+    const e = dir.entries[pos];
+    const fd = e.layer.dirFd(e.path);
+    ctx.stats.layerProbes++;
+    if (sys.tryStatx(fd, name) !== null) codes.push(2 * pos);
+    if (name.length <= NAME_MAX - OCI_WHITEOUT_PREFIX.length && sys.tryStatx(fd, OCI_WHITEOUT_PREFIX + name) !== null) {
+      codes.push(2 * pos + 1);
+      break; // nothing below an OCI whiteout shows
+    }
+  }
+  return codes.length === 0 ? undefined : codes;
+}
+
 function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: string): OverlayNode | null {
   const c = new EntryCollector(ctx);
   let stoppedAt = -1;
   if (parent.entries.length > 1) {
-    // Merged directory: ask only the layers whose listing has the name.
-    const codes = dirIndexOf(ctx, parent).hits.get(name);
+    // Merged directory: ask only the layers whose listing has the name (once the directory is
+    // indexed), or each layer in turn for the first few lookups, which is cheaper than reading every
+    // layer's listing to find one name.
+    const codes = useIndex(ctx, parent) ? dirIndexOf(ctx, parent).hits.get(name) : probeCodes(ctx, parent, name);
     if (codes === undefined) return null;
     for (const code of codes) {
       const pos = hitPosition(code);
