@@ -79,8 +79,9 @@ export async function mountFuse(opts: MountOptions, ops: FuseOperations): Promis
   if (opts.readOnly) flags |= sys.MS.RDONLY;
   const subtype = opts.subtype ?? 'layerfs';
   try {
-    session.start();
     sys.fuseMount(escapeOpt(opts.fsname ?? 'layerfs'), mp, subtype ? `fuse.${subtype}` : 'fuse', flags, data);
+    // only now: before mount(2) the device has no connection and read(2) fails with EPERM
+    session.start();
   } catch (e) {
     session.close();
     throw e;

@@ -97,7 +97,7 @@ export class FuseSession {
     return Math.min(this.opts.maxWrite ?? 1024 * 1024, 256 * PAGE);
   }
 
-  /** start reading requests (call before mount(2) or right after) */
+  /** start reading requests (call right after mount(2): before it, reads fail with EPERM) */
   start(): void {
     if (this.reader || this.closed) return;
     const bufSize = this.maxWrite + PAGE; // libfuse: max_write + FUSE_BUFFER_HEADER_SIZE

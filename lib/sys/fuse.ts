@@ -61,6 +61,7 @@ export type FuseReaderCallback = (buf: Buffer | null, len: number) => void;
 
 export interface FuseReader { readonly handle: NativeReaderHandle; readonly mode: FuseReaderMode }
 
+/** Start after mount(2): until the fd is attached to a mount, read(2) fails with EPERM (fatal to the reader). */
 export function fuseStartReader(fd: number, bufSize: number, cb: FuseReaderCallback,
   mode: FuseReaderMode = 'copy'): FuseReader {
   const h = native.fuseStartReader(fd, bufSize, cb, mode);

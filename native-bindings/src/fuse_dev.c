@@ -216,7 +216,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     napi_value cb, recv, buf;
     napi_get_reference_value(env, r->cb, &cb);
-    napi_get_undefined(env, &recv);
+    napi_get_global(env, &recv);
     if (n < 0) {
       int e = errno;
       napi_get_null(env, &buf);
@@ -276,7 +276,7 @@ static void thread_call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   thread_msg *m = (thread_msg *)data;
   if (env == NULL || r->stopped) { free(m->data); free(m); return; }
   napi_value buf, recv;
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);
   if (m->data) {
     void *dst;
     napi_create_buffer_copy(env, (size_t)m->len, m->data, &dst, &buf);
