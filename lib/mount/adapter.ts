@@ -1,0 +1,305 @@
+import type { DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
+import * as fuse from '../fuse';
+import type { FuseContext, FuseOperations } from '../fuse';
+import * as sys from '../sys';
+import { toFuseAttr } from './attr';
+import { NodeTable, ROOT_ID } from './node-table';
+
+/** How long the kernel may cache what we answer: lower layers never change under the mount. */
+export interface CacheTimeouts {
+  /** for objects in lower layers (seconds) */
+  lower: number;
+  /** for objects in the upper layer, which writes change (seconds) */
+  upper: number;
+}
+
+/** Hands open files to the kernel (FUSE passthrough): their reads and writes then skip us. */
+export interface Passthrough {
+  open(fd: number): number;
+  close(id: number): void;
+}
+
+interface OpenFile {
+  handle: FileHandle;
+  backingId: number;
+}
+
+const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
+
+/**
+ * The FUSE glue: translates each FUSE operation into engine calls, and nothing more. Node ids map
+ * to merged paths (NodeTable), file handles to engine handles. Errors pass through with their errno.
+ */
+export class OverlayFuseOps implements FuseOperations {
+  readonly nodes = new NodeTable();
+  private readonly files = new Map<number, OpenFile>();
+  private readonly dirs = new Map<number, DirHandle>();
+  private nextFh = 1;
+  passthrough: Passthrough | null = null;
+
+  constructor(private readonly ov: Overlay, private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 1 }) {}
+
+  private timeoutFor(node: OverlayNode): number {
+    return node.isUpper ? this.timeouts.upper : this.timeouts.lower;
+  }
+
+  /** An entry reply for `path`, counting the kernel's new reference. */
+  private entry(path: string): fuse.FuseEntry {
+    const node = this.ov.resolve(path);
+    const attr = this.ov.getattr(node);
+    const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
+    const t = this.timeoutFor(node);
+    return { nodeid, attr: toFuseAttr(attr, nodeid), entryTimeout: t, attrTimeout: t };
+  }
+
+  private path(nodeid: number): string {
+    return this.nodes.get(nodeid).path;
+  }
+
+  private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
+    const node = this.ov.resolve(path);
+    return { attr: toFuseAttr(this.ov.getattr(node), nodeid), attrTimeout: this.timeoutFor(node) };
+  }
+
+  lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
+    const path = joinPath(this.path(a.nodeid), a.name);
+    const node = this.ov.tryLookup(this.ov.resolve(this.path(a.nodeid)), a.name);
+    // A negative entry the kernel may cache: lower layers do not change, the upper only through us.
+    if (node === null) return { nodeid: 0, attr: toFuseAttr(this.ov.getattr(''), 0), entryTimeout: this.timeouts.upper };
+    return this.entry(path);
+  }
+
+  forget(_ctx: FuseContext, a: fuse.ForgetIn): void {
+    this.nodes.forget(a.nodeid, a.nlookup);
+  }
+
+  getattr(_ctx: FuseContext, a: fuse.GetattrIn): { attr: fuse.FuseAttr; attrTimeout: number } {
+    const open = a.fh !== undefined ? this.files.get(a.fh) : undefined;
+    if (open !== undefined) {
+      // An open file may have no name any more (unlinked): answer from its descriptor.
+      const st = open.handle.stat();
+      const byPath = this.tryAttr(a.nodeid);
+      if (byPath === null) return { attr: toFuseAttr({ ...st, ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+      return byPath;
+    }
+    return this.attrOut(this.path(a.nodeid), a.nodeid);
+  }
+
+  private tryAttr(nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } | null {
+    try {
+      return this.attrOut(this.path(nodeid), nodeid);
+    } catch {
+      return null;
+    }
+  }
+
+  async setattr(_ctx: FuseContext, a: fuse.SetattrIn): Promise<{ attr: fuse.FuseAttr; attrTimeout: number }> {
+    const path = this.path(a.nodeid);
+    const open = a.fh !== undefined ? this.files.get(a.fh) : undefined;
+    let mode = a.mode;
+    if (a.killSuidgid && mode === undefined) mode = this.clearedSetId(path);
+    if (open !== undefined && a.size !== undefined && this.ov.tryResolve(path) === null) {
+      open.handle.truncate(a.size); // unlinked but open
+    } else {
+      await this.ov.setattr(path, { mode, uid: a.uid, gid: a.gid, size: a.size, atime: a.atime, mtime: a.mtime });
+    }
+    return this.attrOut(path, a.nodeid);
+  }
+
+  /** The mode with set-user-ID and (when group-executable) set-group-ID cleared, as a write by a non-owner does. */
+  private clearedSetId(path: string): number | undefined {
+    const m = this.ov.getattr(path).mode;
+    const cleared = m & ~S_ISUID & ~((m & S_IXGRP) !== 0 ? S_ISGID : 0);
+    return cleared === m ? undefined : cleared & 0o7777;
+  }
+
+  readlink(_ctx: FuseContext, a: fuse.NodeIn): string {
+    return this.ov.readlink(this.path(a.nodeid));
+  }
+
+  async symlink(ctx: FuseContext, a: fuse.SymlinkIn): Promise<fuse.FuseEntry> {
+    const path = joinPath(this.path(a.nodeid), a.name);
+    await this.ov.symlink(a.target, path, ctx);
+    return this.entry(path);
+  }
+
+  async mknod(ctx: FuseContext, a: fuse.MknodIn): Promise<fuse.FuseEntry> {
+    const path = joinPath(this.path(a.nodeid), a.name);
+    await this.ov.mknod(path, a.mode, a.rdev, ctx);
+    return this.entry(path);
+  }
+
+  async mkdir(ctx: FuseContext, a: fuse.MkdirIn): Promise<fuse.FuseEntry> {
+    const path = joinPath(this.path(a.nodeid), a.name);
+    await this.ov.mkdir(path, a.mode & 0o7777, ctx);
+    return this.entry(path);
+  }
+
+  async unlink(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
+    await this.ov.unlink(joinPath(this.path(a.nodeid), a.name));
+  }
+
+  async rmdir(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
+    await this.ov.rmdir(joinPath(this.path(a.nodeid), a.name));
+  }
+
+  async rename(_ctx: FuseContext, a: fuse.RenameIn): Promise<void> {
+    const from = joinPath(this.path(a.nodeid), a.name);
+    const to = joinPath(this.path(a.newParent), a.newName);
+    // RENAME_WHITEOUT is for overlayfs itself, not for users of one (the kernel overlay refuses it too).
+    if ((a.flags & sys.RENAME.WHITEOUT) !== 0) throw Object.assign(new Error('RENAME_WHITEOUT'), { code: 'EINVAL' });
+    const exchange = (a.flags & sys.RENAME.EXCHANGE) !== 0;
+    await this.ov.rename(from, to, { noReplace: (a.flags & sys.RENAME.NOREPLACE) !== 0, exchange });
+    this.nodes.moved(from, to, exchange);
+  }
+
+  async link(_ctx: FuseContext, a: fuse.LinkIn): Promise<fuse.FuseEntry> {
+    const path = joinPath(this.path(a.nodeid), a.newName);
+    await this.ov.link(this.path(a.oldNodeid), path);
+    return this.entry(path);
+  }
+
+  private register(handle: FileHandle): fuse.OpenOut {
+    const fh = this.nextFh++;
+    let backingId = 0;
+    if (this.passthrough !== null) {
+      try {
+        backingId = this.passthrough.open(handle.fd);
+      } catch {
+        backingId = 0; // served reads and writes instead
+      }
+    }
+    this.files.set(fh, { handle, backingId });
+    return backingId > 0 ? { fh, backingId } : { fh };
+  }
+
+  async open(_ctx: FuseContext, a: fuse.OpenIn): Promise<fuse.OpenOut> {
+    const path = this.path(a.nodeid);
+    if ((a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) {
+      const mode = this.clearedSetId(path);
+      if (mode !== undefined) await this.ov.setattr(path, { mode });
+    }
+    const handle = await this.ov.open(path, a.flags & ~(sys.O.CREAT | sys.O.EXCL));
+    return this.register(handle);
+  }
+
+  async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
+    const path = joinPath(this.path(a.nodeid), a.name);
+    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, ctx);
+    const out = this.register(handle);
+    return { ...this.entry(path), ...out };
+  }
+
+  private file(fh: number): OpenFile {
+    const f = this.files.get(fh);
+    if (f === undefined) throw Object.assign(new Error(`bad file handle ${fh}`), { code: 'EBADF' });
+    return f;
+  }
+
+  async read(_ctx: FuseContext, a: fuse.ReadIn): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(a.size);
+    const n = await this.file(a.fh).handle.read(buf, 0, a.size, a.offset);
+    return buf.subarray(0, n);
+  }
+
+  async write(_ctx: FuseContext, a: fuse.WriteIn): Promise<number> {
+    const f = this.file(a.fh);
+    if ((a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) {
+      const path = this.path(a.nodeid);
+      const mode = this.clearedSetId(path);
+      if (mode !== undefined) await this.ov.setattr(path, { mode });
+    }
+    let done = 0;
+    while (done < a.data.length) done += await f.handle.write(a.data, done, a.data.length - done, a.offset + done);
+    return done;
+  }
+
+  flush(): void {
+    /* data goes straight to the layer file: nothing buffered here */
+  }
+
+  release(_ctx: FuseContext, a: fuse.ReleaseIn): void {
+    const f = this.files.get(a.fh);
+    if (f === undefined) return;
+    this.files.delete(a.fh);
+    if (f.backingId > 0) this.passthrough?.close(f.backingId);
+    f.handle.close();
+  }
+
+  async fsync(_ctx: FuseContext, a: fuse.FsyncIn): Promise<void> {
+    await this.file(a.fh).handle.sync(a.datasync);
+  }
+
+  opendir(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut {
+    const fh = this.nextFh++;
+    this.dirs.set(fh, this.ov.opendir(this.path(a.nodeid)));
+    return { fh, openFlags: fuse.FOPEN.CACHE_DIR };
+  }
+
+  readdir(_ctx: FuseContext, a: fuse.ReadIn): fuse.DirEntry[] {
+    const dir = this.dirs.get(a.fh);
+    if (dir === undefined) throw Object.assign(new Error(`bad dir handle ${a.fh}`), { code: 'EBADF' });
+    // Enough entries to fill the reply; the session packs what fits.
+    return dir.read(a.offset, Math.max(16, Math.ceil(a.size / 24))).map(({ entry, nextOffset }) => ({
+      name: entry.name, ino: entry.ino, type: entry.type, off: nextOffset,
+    }));
+  }
+
+  releasedir(_ctx: FuseContext, a: fuse.ReleaseIn): void {
+    this.dirs.delete(a.fh);
+  }
+
+  fsyncdir(): void {
+    /* directory changes are made with synchronous renames and creates on the upper */
+  }
+
+  statfs(): fuse.FuseStatfs {
+    const s = this.ov.statfs();
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: s.namelen, frsize: s.frsize };
+  }
+
+  access(): void {
+    /* permission checks are the kernel's (default_permissions) */
+  }
+
+  getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer {
+    return this.ov.getxattr(this.path(a.nodeid), a.name);
+  }
+
+  listxattr(_ctx: FuseContext, a: fuse.ListxattrIn): string[] {
+    return this.ov.listxattr(this.path(a.nodeid));
+  }
+
+  async setxattr(_ctx: FuseContext, a: fuse.SetxattrIn): Promise<void> {
+    await this.ov.setxattr(this.path(a.nodeid), a.name, a.value, a.flags);
+  }
+
+  async removexattr(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
+    await this.ov.removexattr(this.path(a.nodeid), a.name);
+  }
+
+  async fallocate(_ctx: FuseContext, a: fuse.FallocateIn): Promise<void> {
+    await this.file(a.fh).handle.fallocate(a.mode, a.offset, a.length);
+  }
+
+  lseek(_ctx: FuseContext, a: fuse.LseekIn): number {
+    return sys.lseek(this.file(a.fh).handle.fd, a.offset, a.whence);
+  }
+
+  async copyFileRange(_ctx: FuseContext, a: fuse.CopyFileRangeIn): Promise<number> {
+    const src = this.file(a.fhIn).handle.fd;
+    const dst = this.file(a.fhOut).handle.fd;
+    return sys.copyFileRangeAsync(src, a.offIn, dst, a.offOut, a.len, 0);
+  }
+
+  /** Closes every open handle (at unmount). */
+  closeAll(): void {
+    for (const [fh, f] of this.files) {
+      this.files.delete(fh);
+      if (f.backingId > 0) this.passthrough?.close(f.backingId);
+      f.handle.close();
+    }
+    this.dirs.clear();
+  }
+}

@@ -1,0 +1,112 @@
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, resolveConfig } from '../engine';
+import * as sys from '../sys';
+import { checkMountpoint, MountOptions, overlayOptionsOf, ServerStats } from './server';
+import type { FromWorker, ToWorker } from './worker';
+
+/** A live mount made by `mount()`. */
+export interface MountHandle {
+  readonly mountpoint: string;
+  /** Kernel passthrough is on: reads and writes of open files go straight to the layer files. */
+  readonly passthrough: boolean;
+  /** 'copy-up' ({ path, bytes, method, metadataOnly, ms }) and 'log' (server warnings) events. */
+  readonly events: EventEmitter;
+  stats(): Promise<ServerStats>;
+  /** Unmounts (lazily if busy) and stops the server; all data is on disk when it resolves. */
+  unmount(): Promise<void>;
+}
+
+const live = new Set<string>();
+let hooks = false;
+
+/** Process exit and SIGINT/SIGTERM detach every mount still up, so none is left dead behind us. */
+function installHooks(): void {
+  if (hooks) return;
+  hooks = true;
+  process.on('exit', () => {
+    for (const mp of live) {
+      try {
+        sys.umount2(mp, sys.MNT.DETACH);
+      } catch {
+        /* gone already */
+      }
+    }
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) > 1) return; // the application handles it: exit hook still runs
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    });
+  }
+}
+
+/**
+ * Mounts a layer stack with FUSE. The server runs in a worker thread, so this process may use the
+ * mount with sync and async fs calls alike. Resolves once the mount answers requests.
+ */
+export async function mount(options: MountOptions): Promise<MountHandle> {
+  if (options === null || typeof options !== 'object') throw new ConfigError('EINVAL', 'options', 'mount() needs an options object');
+  // Validate here too, so a bad option fails with a precise error before any thread starts.
+  resolveConfig(overlayOptionsOf(options));
+  const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
+  for (const fn of ['debug', 'log'] as const) {
+    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new ConfigError('EINVAL', fn, `${fn} must be a function`);
+  }
+  const { debug, log, ...data } = options;
+  const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: { ...data, mountpoint, debugLog: debug !== undefined } });
+  const events = new EventEmitter();
+  const pending = new Map<number, (s: ServerStats) => void>();
+  let nextId = 1;
+  let unmounted: () => void = () => undefined;
+  const ready = new Promise<boolean>((resolve, reject) => {
+    worker.on('message', (m: FromWorker) => {
+      switch (m.type) {
+        case 'ready': return resolve(m.passthrough);
+        case 'failed': return reject(Object.assign(new Error(m.error.message), m.error));
+        case 'stats': pending.get(m.id)?.(m.stats as ServerStats); pending.delete(m.id); return;
+        case 'copy-up': events.emit('copy-up', m.event); return;
+        case 'log': (debug && !m.line.startsWith('layerfs') ? debug : log ?? ((l: string) => events.emit('log', l)))(m.line); return;
+        case 'unmounted': unmounted(); return;
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`mount server exited (${code}) before the mount was ready`)));
+  });
+  let passthrough: boolean;
+  try {
+    passthrough = await ready;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  installHooks();
+  live.add(mountpoint);
+  let done: Promise<void> | null = null;
+  return {
+    mountpoint,
+    passthrough,
+    events,
+    stats: () =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        worker.postMessage({ type: 'stats', id } satisfies ToWorker);
+      }),
+    unmount: () => {
+      done ??= new Promise<void>((resolve) => {
+        unmounted = () => {
+          live.delete(mountpoint);
+          void worker.terminate().then(() => resolve());
+        };
+        worker.once('exit', () => {
+          live.delete(mountpoint);
+          resolve();
+        });
+        worker.postMessage({ type: 'unmount' } satisfies ToWorker);
+      });
+      return done;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * FUSE node ids for merged objects. A node id is the object's overlay inode number (stable across
+ * copy-up and rename, shared by hard links, so the kernel sees one inode per object); the root is 1.
+ * Each node remembers one merged path to reach it and how many lookups the kernel holds; FORGET
+ * drops it, so the table only holds what the kernel caches.
+ */
+export interface TableNode {
+  nodeid: number;
+  path: string;
+  nlookup: number;
+}
+
+export const ROOT_ID = 1;
+
+export class NodeTable {
+  private readonly byId = new Map<number, TableNode>();
+
+  constructor() {
+    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, path: '', nlookup: 1 });
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The node for `nodeid`, or an ESTALE-style failure when the kernel names a forgotten one. */
+  get(nodeid: number): TableNode {
+    const n = this.byId.get(nodeid);
+    if (n === undefined) throw Object.assign(new Error(`unknown node id ${nodeid}`), { code: 'ESTALE' });
+    return n;
+  }
+
+  /** Records a lookup the kernel will hold (one reference), returning the node id for `ino`. */
+  remember(ino: number, path: string): number {
+    const nodeid = ino === ROOT_ID ? Number.MAX_SAFE_INTEGER : ino;
+    const n = this.byId.get(nodeid);
+    if (n === undefined) this.byId.set(nodeid, { nodeid, path, nlookup: 1 });
+    else {
+      n.nlookup++;
+      n.path = path;
+    }
+    return nodeid;
+  }
+
+  forget(nodeid: number, count: number): void {
+    if (nodeid === ROOT_ID) return;
+    const n = this.byId.get(nodeid);
+    if (n === undefined) return;
+    n.nlookup -= count;
+    if (n.nlookup <= 0) this.byId.delete(nodeid);
+  }
+
+  /** After a rename: every node at or below `from` now lives under `to`. */
+  moved(from: string, to: string, exchanged: boolean): void {
+    const a = from + '/', b = to + '/';
+    for (const n of this.byId.values()) {
+      if (n.nodeid === ROOT_ID) continue;
+      if (n.path === from || n.path.startsWith(a)) n.path = to + n.path.slice(from.length);
+      else if (exchanged && (n.path === to || n.path.startsWith(b))) n.path = from + n.path.slice(to.length);
+    }
+  }
+}

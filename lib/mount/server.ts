@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import { ConfigError, Overlay, OverlayOptions } from '../engine';
+import { FuseMount, mountFuse } from '../fuse';
+import { OverlayFuseOps } from './adapter';
+
+/** Everything `mount()` and the CLI accept. */
+export interface MountOptions extends OverlayOptions {
+  /** Where the merged tree appears. */
+  mountpoint: string;
+  /** Kernel passthrough of open files (needs root and Linux >= 6.9): 'auto' (default), true, false. */
+  passthrough?: boolean | 'auto';
+  /** Let users other than the mounter in (default: true when root, as containers need). */
+  allowOther?: boolean;
+  /** Mount read-only even with an upper layer. */
+  readOnly?: boolean;
+  /** Name in /proc/mounts (default 'layerfs'). */
+  fsname?: string;
+  /** Log every FUSE request and reply to this function. */
+  debug?: (line: string) => void;
+  /** Warnings and errors of the server (default: console.error). */
+  log?: (line: string) => void;
+}
+
+export interface ServerStats {
+  requests: Record<string, number>;
+  engine: Overlay['stats'];
+  nodes: number;
+  passthrough: boolean;
+}
+
+/** A live mount served in this thread. */
+export interface Server {
+  readonly mountpoint: string;
+  readonly overlay: Overlay;
+  stats(): ServerStats;
+  unmount(): Promise<void>;
+}
+
+const OVERLAY_KEYS = ['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache'] as const;
+
+export function overlayOptionsOf(o: MountOptions): OverlayOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of OVERLAY_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as unknown as OverlayOptions;
+}
+
+export function checkMountpoint(mountpoint: unknown): string {
+  if (typeof mountpoint !== 'string' || mountpoint === '') throw new ConfigError('EINVAL', 'mountpoint', 'mountpoint must be a non-empty path');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(mountpoint);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOTCONN') return mountpoint; // a dead FUSE mount: cleared when mounting
+    throw new ConfigError(code, 'mountpoint', `mountpoint ${mountpoint}: ${code === 'ENOENT' ? 'does not exist' : code}`, mountpoint);
+  }
+  if (!st.isDirectory()) throw new ConfigError('ENOTDIR', 'mountpoint', `mountpoint ${mountpoint}: not a directory`, mountpoint);
+  return mountpoint;
+}
+
+/** Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers. */
+export async function startServer(options: MountOptions): Promise<Server> {
+  const mountpoint = checkMountpoint(options.mountpoint);
+  const overlay = Overlay.open(overlayOptionsOf(options));
+  const ops = new OverlayFuseOps(overlay);
+  const root = process.getuid?.() === 0;
+  const wantPassthrough = options.passthrough ?? 'auto';
+  if (wantPassthrough === true && !root) {
+    overlay.close();
+    throw new ConfigError('EPERM', 'passthrough', 'passthrough needs root (CAP_SYS_ADMIN)');
+  }
+  let fm: FuseMount;
+  try {
+    fm = await mountFuse(
+      {
+        mountpoint,
+        fsname: options.fsname ?? 'layerfs',
+        subtype: 'layerfs',
+        allowOther: options.allowOther ?? root,
+        defaultPermissions: true,
+        readOnly: options.readOnly === true || overlay.readOnly,
+        passthrough: wantPassthrough !== false && root,
+        debug: options.debug,
+        log: options.log,
+      },
+      ops,
+    );
+  } catch (err) {
+    overlay.close();
+    throw err;
+  }
+  const session = fm.session;
+  if (session.negotiated?.passthrough) {
+    ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
+  }
+  let done: Promise<void> | null = null;
+  return {
+    mountpoint,
+    overlay,
+    stats: () => ({
+      requests: Object.fromEntries(session.stats),
+      engine: { ...overlay.stats },
+      nodes: ops.nodes.size,
+      passthrough: ops.passthrough !== null,
+    }),
+    unmount: () => {
+      done ??= (async () => {
+        try {
+          await fm.unmount();
+        } finally {
+          ops.closeAll();
+          overlay.close();
+        }
+      })();
+      return done;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// The mount server's thread: serves one mount, answers the owner's messages, forwards events.
+import { parentPort, workerData } from 'node:worker_threads';
+import { startServer, MountOptions } from './server';
+
+export type ToWorker = { type: 'unmount' } | { type: 'stats'; id: number };
+export type FromWorker =
+  | { type: 'ready'; passthrough: boolean }
+  | { type: 'failed'; error: { message: string; code?: string; option?: string; path?: string } }
+  | { type: 'stats'; id: number; stats: unknown }
+  | { type: 'copy-up'; event: unknown }
+  | { type: 'log'; line: string }
+  | { type: 'unmounted' };
+
+const port = parentPort!;
+const post = (m: FromWorker) => port.postMessage(m);
+const options = workerData as MountOptions & { debugLog?: boolean };
+
+(async () => {
+  let server;
+  try {
+    server = await startServer({
+      ...options,
+      debug: options.debugLog ? (line) => post({ type: 'log', line }) : undefined,
+      log: (line) => post({ type: 'log', line }),
+    });
+  } catch (err) {
+    const e = err as { message: string; code?: string; option?: string; path?: string };
+    post({ type: 'failed', error: { message: e.message, code: e.code, option: e.option, path: e.path } });
+    return;
+  }
+  server.overlay.events.on('copy-up', (event) => post({ type: 'copy-up', event }));
+  port.on('message', async (m: ToWorker) => {
+    if (m.type === 'stats') post({ type: 'stats', id: m.id, stats: server.stats() });
+    else if (m.type === 'unmount') {
+      await server.unmount().catch((err) => post({ type: 'log', line: `unmount: ${(err as Error).message}` }));
+      post({ type: 'unmounted' });
+      port.close();
+    }
+  });
+  post({ type: 'ready', passthrough: server.stats().passthrough });
+})();
