@@ -4,10 +4,24 @@ import { ConfigError, Overlay, OverlayError } from '../engine';
 import { S } from '../sys';
 import { writeSampleLayers } from './sample-layers';
 import { runDemo } from './demo';
+import { mountCommand, umountCommand } from './mount-command';
+import { UsageError, splitLowerdir, splitOptions } from './options';
 
-const USAGE = `usage: layerfs <command> [options]
+const USAGE = `usage: layerfs [-f] [-d] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W][,OPTS] [SOURCE] MOUNTPOINT
+       layerfs umount [-l] MOUNTPOINT
+       layerfs <command> [options]
+
+mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through mount.fuse3):
+  -f             stay in the foreground (default: exit 0 once the mount answers, server in background)
+  -d             foreground, and print every FUSE request and reply
+  -o OPTS        lowerdir=, upperdir=, workdir=, volatile, fsync=0, ro, rw, allow_other, userxattr,
+                 redirect_dir=on|follow|off|nofollow, metacopy=on|off, passthrough=on|off,
+                 uidmapping=C:H:N[:...], gidmapping=C:H:N[:...], squash_to_root, squash_to_uid=N,
+                 squash_to_gid=N, log=FILE; fuse-overlayfs and mount(8) options are accepted
+                 (unknown ones are reported and ignored)
 
 commands:
+  umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
                  print the merged tree (or the subtree at PATH) with the layer each object comes from
   demo [DIR]     build sample layers in DIR (default: a temp dir), print their merged view, and,
@@ -15,31 +29,6 @@ commands:
   --help         this text
   --version      the layerfs version
 `;
-
-/** Parses `-o a=b,c` mount-style options (a backslash escapes a colon inside lowerdir). */
-export function parseMountOptions(spec: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    out.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? '' : part.slice(eq + 1));
-  }
-  return out;
-}
-
-export function splitLowerdir(value: string): string[] {
-  const dirs: string[] = [];
-  let cur = '';
-  for (let i = 0; i < value.length; i++) {
-    if (value[i] === '\\' && i + 1 < value.length) cur += value[++i];
-    else if (value[i] === ':') {
-      if (cur !== '') dirs.push(cur);
-      cur = '';
-    } else cur += value[i];
-  }
-  if (cur !== '') dirs.push(cur);
-  return dirs;
-}
 
 function layerLabel(ov: Overlay, index: number): string {
   return index === 0 ? 'upper' : path.basename(ov.config.lower[index - 1]);
@@ -84,7 +73,7 @@ export async function runCli(argv: string[]): Promise<number> {
           else if (rest[i].startsWith('-o')) opts += ',' + rest[i].slice(2);
           else paths.push(rest[i]);
         }
-        const o = parseMountOptions(opts);
+        const o = new Map(splitOptions(opts).filter((x) => x !== '').map((x) => [x.split('=')[0], x.slice(x.indexOf('=') + 1)]));
         if (!o.has('lowerdir')) throw new Error('tree needs -o lowerdir=TOP:...:BOTTOM');
         const ov = Overlay.open({ lower: splitLowerdir(o.get('lowerdir')!), upper: o.get('upperdir'), work: o.get('workdir') });
         try {
@@ -96,13 +85,20 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       case 'demo':
         return await runDemo(rest[0] ?? path.join(os.tmpdir(), 'layerfs-demo'), writeSampleLayers);
+      case 'umount':
+        return umountCommand(rest);
       default:
-        process.stderr.write(`layerfs: unknown command "${cmd}"\n${USAGE}`);
-        return 2;
+        return await mountCommand(argv);
     }
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof OverlayError) {
+    if (err instanceof ConfigError || err instanceof OverlayError || err instanceof UsageError) {
       process.stderr.write(`layerfs: ${err.message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    const e = err as { code?: string; message?: string; syscall?: string };
+    if (typeof e?.code === 'string') {
+      // A system error while mounting (no /dev/fuse, not permitted...): one line, no stack.
+      process.stderr.write(`layerfs: ${e.message}\n`);
       return 1;
     }
     throw err;

@@ -305,6 +305,13 @@ export class Overlay {
     return sys.fstatfs(this.ctx.stack.top.rootFd);
   }
 
+  /** syncfs of the upper layer: everything written is on disk (skipped when volatile). */
+  async sync(): Promise<void> {
+    const upper = this.ctx.stack.upper;
+    if (upper === null || this.ctx.config.volatile || this.closed) return;
+    await sys.syncfsAsync(upper.rootFd);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -1,8 +1,9 @@
-import type { DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
+import type { Attr, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
 import { toFuseAttr } from './attr';
+import { IdMap } from './idmap';
 import { NodeTable, ROOT_ID } from './node-table';
 
 /** How long the kernel may cache what we answer: lower layers never change under the mount. */
@@ -38,7 +39,25 @@ export class OverlayFuseOps implements FuseOperations {
   private nextFh = 1;
   passthrough: Passthrough | null = null;
 
-  constructor(private readonly ov: Overlay, private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 1 }) {}
+  constructor(
+    private readonly ov: Overlay,
+    private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 1 },
+    private readonly uids = new IdMap(),
+    private readonly gids = new IdMap(),
+  ) {}
+
+  /** Attributes as the mount shows them (owners through the id maps). */
+  private fuseAttr(a: Attr, nodeid: number): fuse.FuseAttr {
+    const out = toFuseAttr(a, nodeid);
+    out.uid = this.uids.toContainer(a.uid);
+    out.gid = this.gids.toContainer(a.gid);
+    return out;
+  }
+
+  /** The caller as the upper layer stores it. */
+  private owner(ctx: FuseContext): { uid: number; gid: number } {
+    return { uid: this.uids.toHost(ctx.uid), gid: this.gids.toHost(ctx.gid) };
+  }
 
   private timeoutFor(node: OverlayNode): number {
     return node.isUpper ? this.timeouts.upper : this.timeouts.lower;
@@ -50,7 +69,7 @@ export class OverlayFuseOps implements FuseOperations {
     const attr = this.ov.getattr(node);
     const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
     const t = this.timeoutFor(node);
-    return { nodeid, attr: toFuseAttr(attr, nodeid), entryTimeout: t, attrTimeout: t };
+    return { nodeid, attr: this.fuseAttr(attr, nodeid), entryTimeout: t, attrTimeout: t };
   }
 
   private path(nodeid: number): string {
@@ -59,7 +78,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.ov.resolve(path);
-    return { attr: toFuseAttr(this.ov.getattr(node), nodeid), attrTimeout: this.timeoutFor(node) };
+    return { attr: this.fuseAttr(this.ov.getattr(node), nodeid), attrTimeout: this.timeoutFor(node) };
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
@@ -80,7 +99,7 @@ export class OverlayFuseOps implements FuseOperations {
       // An open file may have no name any more (unlinked): answer from its descriptor.
       const st = open.handle.stat();
       const byPath = this.tryAttr(a.nodeid);
-      if (byPath === null) return { attr: toFuseAttr({ ...st, ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+      if (byPath === null) return { attr: this.fuseAttr({ ...st, ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
       return byPath;
     }
     return this.attrOut(this.path(a.nodeid), a.nodeid);
@@ -102,7 +121,14 @@ export class OverlayFuseOps implements FuseOperations {
     if (open !== undefined && a.size !== undefined && this.ov.tryResolve(path) === null) {
       open.handle.truncate(a.size); // unlinked but open
     } else {
-      await this.ov.setattr(path, { mode, uid: a.uid, gid: a.gid, size: a.size, atime: a.atime, mtime: a.mtime });
+      await this.ov.setattr(path, {
+        mode,
+        uid: a.uid === undefined ? undefined : this.uids.toHost(a.uid),
+        gid: a.gid === undefined ? undefined : this.gids.toHost(a.gid),
+        size: a.size,
+        atime: a.atime,
+        mtime: a.mtime,
+      });
     }
     return this.attrOut(path, a.nodeid);
   }
@@ -120,19 +146,19 @@ export class OverlayFuseOps implements FuseOperations {
 
   async symlink(ctx: FuseContext, a: fuse.SymlinkIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    await this.ov.symlink(a.target, path, ctx);
+    await this.ov.symlink(a.target, path, this.owner(ctx));
     return this.entry(path);
   }
 
   async mknod(ctx: FuseContext, a: fuse.MknodIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    await this.ov.mknod(path, a.mode, a.rdev, ctx);
+    await this.ov.mknod(path, a.mode, a.rdev, this.owner(ctx));
     return this.entry(path);
   }
 
   async mkdir(ctx: FuseContext, a: fuse.MkdirIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    await this.ov.mkdir(path, a.mode & 0o7777, ctx);
+    await this.ov.mkdir(path, a.mode & 0o7777, this.owner(ctx));
     return this.entry(path);
   }
 
@@ -186,7 +212,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, ctx);
+    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.owner(ctx));
     const out = this.register(handle);
     return { ...this.entry(path), ...out };
   }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, mountFuse } from '../fuse';
 import { OverlayFuseOps } from './adapter';
+import { IdMap, IdRange } from './idmap';
 
 /** Everything `mount()` and the CLI accept. */
 export interface MountOptions extends OverlayOptions {
@@ -19,6 +20,12 @@ export interface MountOptions extends OverlayOptions {
   debug?: (line: string) => void;
   /** Warnings and errors of the server (default: console.error). */
   log?: (line: string) => void;
+  /** Ownership translation (container:host:length ranges), as fuse-overlayfs' uidmapping=/gidmapping=. */
+  uidmap?: IdRange[];
+  gidmap?: IdRange[];
+  /** Show every object as owned by this uid / gid. */
+  squashUid?: number;
+  squashGid?: number;
 }
 
 export interface ServerStats {
@@ -34,6 +41,8 @@ export interface Server {
   readonly overlay: Overlay;
   stats(): ServerStats;
   unmount(): Promise<void>;
+  /** Resolves when the mount went away (unmounted by us or by umount(8) / fusermount3 -u). */
+  readonly ended: Promise<void>;
 }
 
 const OVERLAY_KEYS = ['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache'] as const;
@@ -62,7 +71,7 @@ export function checkMountpoint(mountpoint: unknown): string {
 export async function startServer(options: MountOptions): Promise<Server> {
   const mountpoint = checkMountpoint(options.mountpoint);
   const overlay = Overlay.open(overlayOptionsOf(options));
-  const ops = new OverlayFuseOps(overlay);
+  const ops = new OverlayFuseOps(overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid));
   const root = process.getuid?.() === 0;
   const wantPassthrough = options.passthrough ?? 'auto';
   if (wantPassthrough === true && !root) {
@@ -97,6 +106,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   return {
     mountpoint,
     overlay,
+    ended: session.ended,
     stats: () => ({
       requests: Object.fromEntries(session.stats),
       engine: { ...overlay.stats },
@@ -109,7 +119,11 @@ export async function startServer(options: MountOptions): Promise<Server> {
           await fm.unmount();
         } finally {
           ops.closeAll();
-          overlay.close();
+          try {
+            await overlay.sync(); // all data on disk before we say unmounted (a no-op when volatile)
+          } finally {
+            overlay.close();
+          }
         }
       })();
       return done;

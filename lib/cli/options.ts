@@ -1,0 +1,211 @@
+/**
+ * The mount program's command line, fuse-overlayfs compatible, so container tools can call
+ * `layerfs` wherever they call fuse-overlayfs:
+ *   layerfs [-f] [-d] [-o OPTS]... [SOURCE] MOUNTPOINT
+ * Empty options are ignored, unknown ones are reported and ignored (as fuse-overlayfs does), a bad
+ * value is an error naming it.
+ */
+
+/** A container:host:length triple of uidmapping=/gidmapping=. */
+export interface IdRange {
+  container: number;
+  host: number;
+  length: number;
+}
+
+export interface CliMount {
+  source: string | null;
+  mountpoint: string;
+  foreground: boolean;
+  debug: boolean;
+  lower: string[];
+  upper?: string;
+  work?: string;
+  readOnly: boolean;
+  volatile: boolean;
+  userxattr: boolean;
+  redirectFollow: boolean;
+  metacopy: boolean;
+  allowOther?: boolean;
+  passthrough: boolean | 'auto';
+  uidmap: IdRange[];
+  gidmap: IdRange[];
+  squashUid?: number;
+  squashGid?: number;
+  staticNlink: boolean;
+  noxattrs: boolean;
+  /** Options accepted for compatibility that change nothing here. */
+  ignored: string[];
+  /** Unknown options (reported on stderr, then ignored). */
+  unknown: string[];
+  logFile?: string;
+}
+
+export class UsageError extends Error {
+  readonly code = 'EINVAL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Splits `-o` option text on commas (a backslash escapes a comma or colon). */
+export function splitOptions(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\' && i + 1 < text.length) cur += c + text[++i];
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** lowerdir=TOP:...:BOTTOM, `\:` escaping a colon; a `::` (data-only layers) is read as ':'. */
+export function splitLowerdir(value: string): string[] {
+  const dirs: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] === '\\' && i + 1 < value.length) cur += value[++i];
+    else if (value[i] === ':') {
+      if (cur !== '') dirs.push(cur);
+      cur = '';
+    } else cur += value[i];
+  }
+  if (cur !== '') dirs.push(cur);
+  return dirs;
+}
+
+const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
+
+function parseIdMap(option: string, value: string): IdRange[] {
+  const nums = value.split(':');
+  if (nums.length % 3 !== 0 || nums.some((n) => !/^\d+$/.test(n))) {
+    throw new UsageError(`${option}=${value}: expected container:host:length triples (numbers), e.g. 0:1000:65536`);
+  }
+  const out: IdRange[] = [];
+  for (let i = 0; i < nums.length; i += 3) {
+    const [container, host, length] = nums.slice(i, i + 3).map(Number);
+    if (length === 0) throw new UsageError(`${option}=${value}: a range of length 0`);
+    out.push({ container, host, length });
+  }
+  return out;
+}
+
+function parseId(option: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${option}=${value}: expected a number`);
+  return Number(value);
+}
+
+function parseBool(option: string, value: string, yes: string[], no: string[]): boolean {
+  if (yes.includes(value)) return true;
+  if (no.includes(value)) return false;
+  throw new UsageError(`${option}=${value}: expected one of ${[...yes, ...no].join(', ')}`);
+}
+
+/** Generic mount and FUSE flags mount(8) and mount.fuse3 pass along: accepted, most change nothing. */
+const GENERIC_FLAGS = new Set([
+  'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'norelatime',
+  'strictatime', 'lazytime', 'nolazytime', 'diratime', 'nodiratime', 'sync', 'async', 'dirsync', 'auto', 'noauto',
+  'user', 'nouser', 'users', 'nofail', 'silent', 'loud', 'defaults', '_netdev', 'default_permissions', 'allow_root',
+  'auto_unmount', 'nonempty', 'kernel_cache', 'auto_cache', 'big_writes', 'splice_read', 'splice_write', 'splice_move',
+  'clone_fd', 'x-systemd.automount',
+]);
+
+/** Options fuse-overlayfs or the kernel overlay take with a value we accept and do not need. */
+const IGNORED_WITH_VALUE = new Set(['timeout', 'threaded', 'context', 'fscontext', 'defcontext', 'rootcontext', 'index', 'xino', 'nfs_export', 'uuid', 'max_read', 'blksize', 'fsname', 'subtype', 'max_idle_threads', 'plugins', 'verity', 'fd', 'rootmode', 'user_id', 'group_id']);
+
+export function parseMountArgs(argv: string[]): CliMount {
+  const positional: string[] = [];
+  const opts: string[] = [];
+  let foreground = false;
+  let debug = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-f') foreground = true;
+    else if (a === '-d' || a === '--debug') {
+      debug = true;
+      foreground = true;
+    } else if (a === '-o') {
+      if (i + 1 >= argv.length) throw new UsageError('-o needs an option list');
+      opts.push(...splitOptions(argv[++i]));
+    } else if (a.startsWith('-o')) opts.push(...splitOptions(a.slice(2)));
+    else if (a === '-s' || a === '-n' || a === '-v' || a === '--') continue; // mount.fuse3 / fusermount style, no meaning here
+    else if (a.startsWith('-')) throw new UsageError(`unknown flag ${a} (see layerfs --help)`);
+    else positional.push(a);
+  }
+  if (positional.length === 0) throw new UsageError('missing mountpoint');
+  if (positional.length > 2) throw new UsageError(`too many arguments: ${positional.join(' ')}`);
+  const m: CliMount = {
+    source: positional.length === 2 ? positional[0] : null,
+    mountpoint: positional[positional.length - 1],
+    foreground,
+    debug,
+    lower: [],
+    readOnly: false,
+    volatile: false,
+    userxattr: false,
+    redirectFollow: true,
+    metacopy: true,
+    passthrough: 'auto',
+    uidmap: [],
+    gidmap: [],
+    staticNlink: false,
+    noxattrs: false,
+    ignored: [],
+    unknown: [],
+  };
+  for (const raw of opts) {
+    if (raw === '') continue;
+    const eq = raw.indexOf('=');
+    const key = eq < 0 ? raw : raw.slice(0, eq);
+    const value = eq < 0 ? '' : raw.slice(eq + 1);
+    const need = () => {
+      if (eq < 0 || value === '') throw new UsageError(`${key} needs a value (${key}=...)`);
+      return value;
+    };
+    switch (key) {
+      case 'lowerdir':
+        m.lower = splitLowerdir(need());
+        if (m.lower.length === 0) throw new UsageError('lowerdir= names no directory');
+        break;
+      case 'upperdir': m.upper = unescape(need()); break;
+      case 'workdir': m.work = unescape(need()); break;
+      case 'ro': m.readOnly = true; break;
+      case 'rw': m.readOnly = false; break;
+      case 'volatile': m.volatile = true; break;
+      case 'fsync': m.volatile = !parseBool(key, need(), ['1'], ['0']); break;
+      case 'userxattr': m.userxattr = true; break;
+      case 'redirect_dir': {
+        const v = need();
+        if (!['on', 'follow', 'off', 'nofollow'].includes(v)) throw new UsageError(`redirect_dir=${v}: expected on, follow, off or nofollow`);
+        m.redirectFollow = v === 'on' || v === 'follow';
+        break;
+      }
+      case 'metacopy': m.metacopy = parseBool(key, need(), ['on'], ['off']); break;
+      case 'passthrough': m.passthrough = parseBool(key, need(), ['on', '1', 'true'], ['off', '0', 'false']); break;
+      case 'allow_other': m.allowOther = true; break;
+      case 'uidmapping': m.uidmap.push(...parseIdMap(key, need())); break;
+      case 'gidmapping': m.gidmap.push(...parseIdMap(key, need())); break;
+      case 'squash_to_root': m.squashUid = 0; m.squashGid = 0; break;
+      case 'squash_to_uid': m.squashUid = parseId(key, need()); break;
+      case 'squash_to_gid': m.squashGid = parseId(key, need()); break;
+      case 'static_nlink': m.staticNlink = true; break;
+      case 'noxattrs': m.noxattrs = parseBool(key, need(), ['1', '2'], ['0']); break;
+      case 'xattr_permissions': parseBool(key, need(), ['1', '2'], ['0']); m.ignored.push(raw); break;
+      case 'writeback': parseBool(key, need(), ['1'], ['0']); m.ignored.push(raw); break;
+      case 'noacl': m.ignored.push(raw); break;
+      case 'log': m.logFile = need(); break;
+      default:
+        if (GENERIC_FLAGS.has(key) || IGNORED_WITH_VALUE.has(key)) m.ignored.push(raw);
+        else m.unknown.push(raw);
+    }
+  }
+  if (m.lower.length === 0) throw new UsageError('missing lowerdir= (the read-only layers, top first: -o lowerdir=TOP:...:BOTTOM)');
+  if ((m.upper === undefined) !== (m.work === undefined)) throw new UsageError(m.upper === undefined ? 'workdir= given without upperdir=' : 'upperdir= needs workdir= (on the same filesystem)');
+  return m;
+}
