@@ -187,12 +187,15 @@ class CopyUp {
     const { dir, name } = splitPath(this.node.path);
     const upper = this.work.upper;
     const parentFd = upper.dirFd(dir);
+    // A copy-up is no change of the parent: its times are put back (the kernel's ovl_set_timestamps).
+    const parent = sys.fstat(parentFd);
     if (this.tmpName === null) {
       sys.linkat(this.fd, '', parentFd, name, AT.EMPTY_PATH);
     } else {
       sys.renameat2(this.work.fd, this.tmpName, parentFd, name, sys.RENAME.NOREPLACE);
       this.tmpName = null;
     }
+    sys.utimensat(parentFd, '', parent.atimeSec, parent.atimeNsec, parent.mtimeSec, parent.mtimeNsec, AT.EMPTY_PATH);
   }
 
   private cleanup(): void {

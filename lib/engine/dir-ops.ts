@@ -51,7 +51,8 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
     case 'dir':
       sys.mkdirat(dirFd, name, 0o700);
       sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
-      sys.fchmodat(dirFd, name, (obj.mode & 0o7777) | (sgidDir ? S_ISGID : 0));
+      // mkdir(2) keeps only the permission and sticky bits; set-group-ID comes from the parent alone.
+      sys.fchmodat(dirFd, name, (obj.mode & 0o1777) | (sgidDir ? S_ISGID : 0));
       return -1;
     case 'symlink':
       sys.symlinkat(obj.target, dirFd, name);
@@ -116,11 +117,12 @@ export async function link(ctx: OverlayContext, srcPath: string, parentPath: str
   checkName(name, 'link', where(path));
   const work = requireWork(ctx, 'link', path);
   const src = currentNode(ctx, srcPath);
-  if (src.isDir) throw new OverlayError('EPERM', 'link', where(srcPath));
   const parent = currentNode(ctx, parentPath);
   if (!parent.isDir) throw new OverlayError('ENOTDIR', 'link', where(path));
   if (existing(ctx, parent, name) !== null) throw new OverlayError('EEXIST', 'link', where(path));
-  await copyUp(ctx, srcPath, false);
+  if (src.isDir) throw new OverlayError('EPERM', 'link', where(srcPath)); // after EEXIST, as the VFS checks
+  // With the data: a metacopy upper under another name would find no lower data (no redirect is written).
+  await copyUp(ctx, srcPath, true);
   await copyUpDir(ctx, parentPath);
   const s = upperParentOf(ctx, srcPath);
   const dirFd = ctx.stack.upper!.dirFd(parentPath);
@@ -196,27 +198,30 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
   const src = existing(ctx, oldParent, oldName);
   if (src === null) throw new OverlayError('ENOENT', 'rename', where(oldPath));
   const dst = existing(ctx, newParent, newName);
-  if (oldPath === newPath) return;
-  if (src.isDir && (newPath + '/').startsWith(oldPath + '/')) throw new OverlayError('EINVAL', 'rename', where(oldPath));
-  if (flags.exchange && dst !== null && dst.isDir && (oldPath + '/').startsWith(newPath + '/')) throw new OverlayError('EINVAL', 'rename', where(newPath));
+  // In the VFS's order (do_renameat2, then vfs_rename), before overlayfs sees the rename.
   if (flags.noReplace && dst !== null) throw new OverlayError('EEXIST', 'rename', where(newPath));
   if (flags.exchange && dst === null) throw new OverlayError('ENOENT', 'rename', where(newPath));
+  if (newPath.startsWith(oldPath + '/')) throw new OverlayError('EINVAL', 'rename', where(oldPath));
+  // The target an ancestor of the source: ENOTEMPTY, or EINVAL for an exchange.
+  if (oldPath.startsWith(newPath + '/')) throw new OverlayError(flags.exchange ? 'EINVAL' : 'ENOTEMPTY', 'rename', where(newPath));
+  if (oldPath === newPath) return;
+  if (dst !== null && !src.isDir && !dst.isDir && sameObject(src, dst)) return; // hard links of one file: nothing to do
   if (!flags.exchange && dst !== null) {
     if (src.isDir && !dst.isDir) throw new OverlayError('ENOTDIR', 'rename', where(newPath));
     if (!src.isDir && dst.isDir) throw new OverlayError('EISDIR', 'rename', where(newPath));
     if (dst.isDir && !isMergedEmpty(ctx, dst)) throw new OverlayError('ENOTEMPTY', 'rename', where(newPath));
-    if (!src.isDir && !dst.isDir && sameObject(src, dst)) return; // hard links of one file: nothing to do
   }
 
   const oldNeedsWhiteout = !flags.exchange && lowerHasName(ctx, oldParent, oldName);
   const newLowerHas = lowerHasName(ctx, newParent, newName);
-  const upSrc = await copyUp(ctx, oldPath, false);
+  // Files move with their data: a metacopy upper under another name would find no lower data.
+  const upSrc = await copyUp(ctx, oldPath, true);
   await copyUpDir(ctx, newParentPath);
-  const upDst = flags.exchange ? await copyUp(ctx, newPath, false) : null;
+  const upDst = flags.exchange ? await copyUp(ctx, newPath, true) : null;
   const oldFd = ctx.stack.upper!.dirFd(oldParentPath);
   const newFd = ctx.stack.upper!.dirFd(newParentPath);
 
-  if (src.isDir) prepareMovedDir(ctx, upSrc, oldPath, newLowerHas && !flags.exchange);
+  if (src.isDir) prepareMovedDir(ctx, upSrc, oldPath, newLowerHas);
   if (upDst !== null && upDst.isDir) prepareMovedDir(ctx, upDst, newPath, lowerHasName(ctx, oldParent, oldName));
 
   if (flags.exchange) {

@@ -88,8 +88,14 @@ export async function setAttr(ctx: OverlayContext, path: string, attr: SetAttr):
   ctx.invalidate(path);
 }
 
+/** user.* xattrs exist on regular files and directories only: EPERM before any copy-up (the VFS's xattr_permission). */
+function checkUserXattr(node: OverlayNode, attrName: string, syscall: string): void {
+  if (attrName.startsWith('user.') && node.type !== S.IFREG && !node.isDir) throw new OverlayError('EPERM', syscall, where(node.path));
+}
+
 /** setxattr: on the upper copy (metadata-only copy-up), under the escaped name for private-looking names. */
 export async function setXattr(ctx: OverlayContext, path: string, attrName: string, value: Buffer, flags: number): Promise<void> {
+  checkUserXattr(currentNode(ctx, path), attrName, 'setxattr');
   await copyUp(ctx, path, false);
   const { dirFd, name } = upperParentOf(ctx, path);
   sys.setxattrat(dirFd, name, ctx.xattrs.toStored(attrName), value, flags);
@@ -98,6 +104,7 @@ export async function setXattr(ctx: OverlayContext, path: string, attrName: stri
 
 /** removexattr: ENODATA without a copy-up when the object does not have it. */
 export async function removeXattr(ctx: OverlayContext, path: string, attrName: string): Promise<void> {
+  checkUserXattr(currentNode(ctx, path), attrName, 'removexattr');
   getXattr(ctx, currentNode(ctx, path), attrName); // throws ENODATA
   await copyUp(ctx, path, false);
   const { dirFd, name } = upperParentOf(ctx, path);

@@ -309,7 +309,13 @@ export class Overlay {
   async sync(): Promise<void> {
     const upper = this.ctx.stack.upper;
     if (upper === null || this.ctx.config.volatile || this.closed) return;
-    await sys.syncfsAsync(upper.rootFd);
+    // syncfs needs a real descriptor, not the O_PATH one we keep.
+    const fd = sys.openat(upper.rootFd, '.', sys.O.RDONLY | sys.O.DIRECTORY);
+    try {
+      await sys.syncfsAsync(fd);
+    } finally {
+      sys.close(fd);
+    }
   }
 
   close(): void {

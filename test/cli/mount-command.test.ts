@@ -1,0 +1,156 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { makeLayerSet, LayerSet } from '../helpers/layers';
+
+const run = promisify(execFile);
+const CLI = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
+
+function mounted(mnt: string): boolean {
+  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+}
+
+async function cleanup(mnt: string): Promise<void> {
+  if (mounted(mnt)) {
+    try {
+      execFileSync('umount', ['-l', mnt]);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+async function layerfs(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { env, timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function sampleSet(): LayerSet & { mnt: string; opts: string } {
+  const set = makeLayerSet([{ 'etc/app.conf': { type: 'file', content: 'top' }, 'old': { type: 'whiteout' } }, { 'etc/base': { type: 'file', content: 'base' }, 'old': { type: 'file' }, 'dir/f': { type: 'file', content: 'f' } }]);
+  const mnt = path.join(set.base, 'merged');
+  fs.mkdirSync(mnt);
+  return { ...set, mnt, opts: `lowerdir=${set.lower.join(':')},upperdir=${set.upper},workdir=${set.work}` };
+}
+
+test('daemon mode: exits 0 once the mount answers; umount syncs and the server exits', async () => {
+  const s = sampleSet();
+  try {
+    const r = await layerfs(['-o', s.opts + ',,noatime', s.mnt]);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(mounted(s.mnt));
+    // The mount answers right away: no wait, no retry.
+    assert.is(fs.readFileSync(path.join(s.mnt, 'etc/base'), 'utf8'), 'base');
+    assert.equal(fs.readdirSync(s.mnt).sort(), ['dir', 'etc']);
+    fs.writeFileSync(path.join(s.mnt, 'etc/new'), 'written');
+    fs.renameSync(path.join(s.mnt, 'dir'), path.join(s.mnt, 'moved'));
+    const u = await layerfs(['umount', s.mnt]);
+    assert.is(u.code, 0, u.stderr);
+    assert.not.ok(mounted(s.mnt));
+    assert.is(fs.readFileSync(path.join(s.upper, 'etc/new'), 'utf8'), 'written', 'data on the upper after umount');
+    // The background server is gone too.
+    await new Promise((res) => setTimeout(res, 300));
+    const left = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes(CLI) && l.includes(s.mnt));
+    assert.equal(left, []);
+  } finally {
+    await cleanup(s.mnt);
+    s.remove();
+  }
+});
+
+test('SIGTERM to the foreground server unmounts cleanly', async () => {
+  const s = sampleSet();
+  try {
+    const child = require('node:child_process').spawn(process.execPath, [CLI, '-f', '-o', s.opts, s.mnt], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !mounted(s.mnt); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(mounted(s.mnt));
+    fs.writeFileSync(path.join(s.mnt, 'x'), 'y');
+    child.kill('SIGTERM');
+    const code = await new Promise((res) => child.once('exit', res));
+    assert.is(code, 0);
+    assert.not.ok(mounted(s.mnt));
+    assert.is(fs.readFileSync(path.join(s.upper, 'x'), 'utf8'), 'y');
+  } finally {
+    await cleanup(s.mnt);
+    s.remove();
+  }
+});
+
+test('mount -t fuse.layerfs through mount.fuse3 (layerfs installed as /usr/local/bin/layerfs)', async () => {
+  // mount(8) runs helpers with a fixed PATH; /usr/local/bin is in it, so that is where the docs install us.
+  const s = sampleSet();
+  const link = '/usr/local/bin/layerfs';
+  const previous = fs.existsSync(link) || isSymlink(link) ? fs.readlinkSync(link) : null;
+  try {
+    fs.chmodSync(CLI, 0o755);
+    if (previous !== null) fs.unlinkSync(link);
+    fs.symlinkSync(CLI, link);
+    execFileSync('mount', ['-t', 'fuse.layerfs', 'overlay', s.mnt, '-o', s.opts], { stdio: 'pipe' });
+    assert.ok(mounted(s.mnt));
+    assert.is(fs.readFileSync(path.join(s.mnt, 'etc/app.conf'), 'utf8'), 'top');
+    assert.match(fs.readFileSync('/proc/mounts', 'utf8'), new RegExp(`overlay ${s.mnt} fuse.layerfs`));
+    execFileSync('umount', [s.mnt]);
+    assert.not.ok(mounted(s.mnt));
+  } finally {
+    await cleanup(s.mnt);
+    fs.rmSync(link, { force: true });
+    if (previous !== null) fs.symlinkSync(previous, link);
+    s.remove();
+  }
+});
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+test('failures: one clear line on stderr, non-zero exit, nothing mounted', async () => {
+  const s = sampleSet();
+  try {
+    const cases: [string[], RegExp][] = [
+      [['-o', `lowerdir=${s.base}/missing`, s.mnt], /lower\[0\] .*missing: does not exist/],
+      [['-o', `lowerdir=${s.lower[0]},upperdir=${s.lower[0]}/etc,workdir=${s.work}`, s.mnt], /upper .* is inside lower\[0\]/],
+      [['-o', `lowerdir=${s.lower[0]},upperdir=${s.upper},workdir=/dev/shm`, s.mnt], /work \/dev\/shm: not on the same filesystem as upper/],
+      [['-o', `lowerdir=${s.lower[0]}`, `${s.base}/nomnt`], /mountpoint .*nomnt: does not exist/],
+      [['-o', `lowerdir=${s.lower[0]}/etc/app.conf`, s.mnt], /not a directory/],
+      [['-o', `lowerdir=${s.lower[0]},uidmapping=0:1`, s.mnt], /uidmapping=0:1: expected/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await layerfs(args);
+      assert.ok(r.code !== 0, `${args.join(' ')} should fail`);
+      const lines = r.stderr.trim().split('\n');
+      assert.is(lines.length, 1, `one line: ${r.stderr}`);
+      assert.match(lines[0], pattern);
+      assert.not.match(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+      assert.not.ok(mounted(s.mnt));
+    }
+    // Busy: the mountpoint already has a layerfs mount on it.
+    assert.is((await layerfs(['-o', s.opts, s.mnt])).code, 0);
+    const again = await layerfs(['-o', s.opts, s.mnt]);
+    assert.ok(again.code !== 0 || mounted(s.mnt));
+  } finally {
+    await cleanup(s.mnt);
+    await cleanup(s.mnt);
+    s.remove();
+  }
+});
+
+test('--help and --version', async () => {
+  const h = await layerfs(['--help']);
+  assert.is(h.code, 0);
+  assert.match(h.stdout, /lowerdir=/);
+  const v = await layerfs(['--version']);
+  assert.match(v.stdout, /^layerfs \d+\.\d+\.\d+/);
+});
+
+test.run();
