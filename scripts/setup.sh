@@ -11,6 +11,11 @@ command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v fuse-overlayfs >/dev/null 2>&1 || need_apt+=(fuse-overlayfs)
 command -v mkfs.xfs >/dev/null 2>&1 || need_apt+=(xfsprogs)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+command -v fio >/dev/null 2>&1 || need_apt+=(fio)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
