@@ -23,6 +23,15 @@ export interface Passthrough {
 interface OpenFile {
   handle: FileHandle;
   backingId: number;
+  nodeid: number;
+}
+
+/** A passthrough backing file of a node: the kernel wants one, shared, for every open of an inode. */
+interface Backing {
+  id: number;
+  dev: number;
+  ino: number;
+  refs: number;
 }
 
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
@@ -36,6 +45,7 @@ export class OverlayFuseOps implements FuseOperations {
   readonly nodes = new NodeTable();
   private readonly files = new Map<number, OpenFile>();
   private readonly dirs = new Map<number, DirHandle>();
+  private readonly backings = new Map<number, Backing>();
   private nextFh = 1;
   passthrough: Passthrough | null = null;
 
@@ -73,7 +83,23 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   private path(nodeid: number): string {
-    return this.nodes.get(nodeid).path;
+    const n = this.nodes.get(nodeid);
+    if (n.detached) throw Object.assign(new Error(`node ${nodeid} has no name any more`), { code: 'ENOENT' });
+    return n.path;
+  }
+
+  /** The node id the object at `path` has (or would get), or null if there is none. */
+  private idAt(path: string): number | null {
+    const node = this.ov.tryResolve(path);
+    return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino);
+  }
+
+  /** An open file of `nodeid`: the one named by `fh`, else any. */
+  private openOf(nodeid: number, fh: number | undefined): OpenFile | undefined {
+    const f = fh !== undefined ? this.files.get(fh) : undefined;
+    if (f !== undefined) return f;
+    for (const o of this.files.values()) if (o.nodeid === nodeid) return o;
+    return undefined;
   }
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
@@ -94,12 +120,12 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   getattr(_ctx: FuseContext, a: fuse.GetattrIn): { attr: fuse.FuseAttr; attrTimeout: number } {
-    const open = a.fh !== undefined ? this.files.get(a.fh) : undefined;
+    // An open file may have no name any more (unlinked, renamed over): answer from its descriptor.
+    // The kernel sends no fh for fstat(), so any open file of the node will do.
+    const open = this.openOf(a.nodeid, a.fh);
     if (open !== undefined) {
-      // An open file may have no name any more (unlinked): answer from its descriptor.
-      const st = open.handle.stat();
-      const byPath = this.tryAttr(a.nodeid);
-      if (byPath === null) return { attr: this.fuseAttr({ ...st, ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+      const byPath = this.nodes.get(a.nodeid).detached ? null : this.tryAttr(a.nodeid);
+      if (byPath === null) return { attr: this.fuseAttr({ ...open.handle.stat(), ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
       return byPath;
     }
     return this.attrOut(this.path(a.nodeid), a.nodeid);
@@ -114,8 +140,13 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   async setattr(_ctx: FuseContext, a: fuse.SetattrIn): Promise<{ attr: fuse.FuseAttr; attrTimeout: number }> {
+    const open = this.openOf(a.nodeid, a.fh);
+    if (this.nodes.get(a.nodeid).detached && open !== undefined) {
+      // unlinked (or renamed over) but open: only its descriptor reaches it
+      if (a.size !== undefined) open.handle.truncate(a.size);
+      return { attr: this.fuseAttr({ ...open.handle.stat(), ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+    }
     const path = this.path(a.nodeid);
-    const open = a.fh !== undefined ? this.files.get(a.fh) : undefined;
     let mode = a.mode;
     if (a.killSuidgid && mode === undefined) mode = this.clearedSetId(path);
     if (open !== undefined && a.size !== undefined && this.ov.tryResolve(path) === null) {
@@ -163,11 +194,17 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   async unlink(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
-    await this.ov.unlink(joinPath(this.path(a.nodeid), a.name));
+    const path = joinPath(this.path(a.nodeid), a.name);
+    const victim = this.idAt(path);
+    await this.ov.unlink(path);
+    if (victim !== null) this.nodes.detach(victim, path);
   }
 
   async rmdir(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
-    await this.ov.rmdir(joinPath(this.path(a.nodeid), a.name));
+    const path = joinPath(this.path(a.nodeid), a.name);
+    const victim = this.idAt(path);
+    await this.ov.rmdir(path);
+    if (victim !== null) this.nodes.detach(victim, path);
   }
 
   async rename(_ctx: FuseContext, a: fuse.RenameIn): Promise<void> {
@@ -176,7 +213,11 @@ export class OverlayFuseOps implements FuseOperations {
     // RENAME_WHITEOUT is for overlayfs itself, not for users of one (the kernel overlay refuses it too).
     if ((a.flags & sys.RENAME.WHITEOUT) !== 0) throw Object.assign(new Error('RENAME_WHITEOUT'), { code: 'EINVAL' });
     const exchange = (a.flags & sys.RENAME.EXCHANGE) !== 0;
+    // The object renamed over loses its name; open descriptors may still reach it.
+    const victim = exchange ? null : this.idAt(to);
+    const moving = victim === null ? null : this.idAt(from);
     await this.ov.rename(from, to, { noReplace: (a.flags & sys.RENAME.NOREPLACE) !== 0, exchange });
+    if (victim !== null && victim !== moving) this.nodes.detach(victim, to);
     this.nodes.moved(from, to, exchange);
   }
 
@@ -186,18 +227,42 @@ export class OverlayFuseOps implements FuseOperations {
     return this.entry(path);
   }
 
-  private register(handle: FileHandle): fuse.OpenOut {
+  private register(handle: FileHandle, nodeid: number): fuse.OpenOut {
     const fh = this.nextFh++;
     let backingId = 0;
     if (this.passthrough !== null) {
-      try {
-        backingId = this.passthrough.open(handle.fd);
-      } catch {
-        backingId = 0; // served reads and writes instead
+      // Every passthrough open of one inode must name the same backing (else the kernel fails it with EIO).
+      const st = handle.stat();
+      const shared = this.backings.get(nodeid);
+      if (shared !== undefined && shared.dev === st.dev && shared.ino === st.ino) {
+        shared.refs++;
+        backingId = shared.id;
+      } else if (shared === undefined) {
+        try {
+          backingId = this.passthrough.open(handle.fd);
+          this.backings.set(nodeid, { id: backingId, dev: st.dev, ino: st.ino, refs: 1 });
+        } catch {
+          backingId = 0; // served reads and writes instead
+        }
+      } else {
+        // Open already, in passthrough, on another file (the lower one before a copy-up): the
+        // kernel allows neither a second backing nor a served open of this inode.
+        handle.close();
+        throw Object.assign(new Error(`node ${nodeid} is open on another backing file`), { code: 'ETXTBSY' });
       }
     }
-    this.files.set(fh, { handle, backingId });
+    this.files.set(fh, { handle, backingId, nodeid });
     return backingId > 0 ? { fh, backingId } : { fh };
+  }
+
+  private dropBacking(f: OpenFile): void {
+    if (f.backingId <= 0) return;
+    const b = this.backings.get(f.nodeid);
+    if (b !== undefined && b.id === f.backingId) {
+      if (--b.refs > 0) return;
+      this.backings.delete(f.nodeid);
+    }
+    this.passthrough?.close(f.backingId);
   }
 
   async open(_ctx: FuseContext, a: fuse.OpenIn): Promise<fuse.OpenOut> {
@@ -207,14 +272,19 @@ export class OverlayFuseOps implements FuseOperations {
       if (mode !== undefined) await this.ov.setattr(path, { mode });
     }
     const handle = await this.ov.open(path, a.flags & ~(sys.O.CREAT | sys.O.EXCL));
-    return this.register(handle);
+    return this.register(handle, a.nodeid);
   }
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
     const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.owner(ctx));
-    const out = this.register(handle);
-    return { ...this.entry(path), ...out };
+    const entry = this.entry(path);
+    try {
+      return { ...entry, ...this.register(handle, entry.nodeid) };
+    } catch (err) {
+      this.nodes.forget(entry.nodeid, 1);
+      throw err;
+    }
   }
 
   private file(fh: number): OpenFile {
@@ -249,7 +319,7 @@ export class OverlayFuseOps implements FuseOperations {
     const f = this.files.get(a.fh);
     if (f === undefined) return;
     this.files.delete(a.fh);
-    if (f.backingId > 0) this.passthrough?.close(f.backingId);
+    this.dropBacking(f);
     f.handle.close();
   }
 
@@ -323,7 +393,7 @@ export class OverlayFuseOps implements FuseOperations {
   closeAll(): void {
     for (const [fh, f] of this.files) {
       this.files.delete(fh);
-      if (f.backingId > 0) this.passthrough?.close(f.backingId);
+      this.dropBacking(f);
       f.handle.close();
     }
     this.dirs.clear();

@@ -19,6 +19,12 @@ export interface MountHandle {
 }
 
 const live = new Set<string>();
+
+/** Every option `mount()` knows (the engine's and the mount's): any other is a mistake. */
+const MOUNT_KEYS = new Set<string>([
+  'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
+  'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid',
+] satisfies (keyof MountOptions)[]);
 let hooks = false;
 
 /** Process exit and SIGINT/SIGTERM detach every mount still up, so none is left dead behind us. */
@@ -49,6 +55,12 @@ function installHooks(): void {
 export async function mount(options: MountOptions): Promise<MountHandle> {
   if (options === null || typeof options !== 'object') throw new ConfigError('EINVAL', 'options', 'mount() needs an options object');
   // Validate here too, so a bad option fails with a precise error before any thread starts.
+  for (const key of Object.keys(options)) {
+    if (!MOUNT_KEYS.has(key)) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
+  }
+  if (options.passthrough !== undefined && typeof options.passthrough !== 'boolean' && options.passthrough !== 'auto') {
+    throw new ConfigError('EINVAL', 'passthrough', `passthrough must be true, false or 'auto', got ${JSON.stringify(options.passthrough)}`);
+  }
   resolveConfig(overlayOptionsOf(options));
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
   for (const fn of ['debug', 'log'] as const) {

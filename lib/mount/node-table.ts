@@ -8,6 +8,8 @@ export interface TableNode {
   nodeid: number;
   path: string;
   nlookup: number;
+  /** Its name was unlinked or renamed over: `path` now names another object (or none). */
+  detached?: boolean;
 }
 
 export const ROOT_ID = 1;
@@ -30,16 +32,28 @@ export class NodeTable {
     return n;
   }
 
+  /** The node id of the object with overlay inode number `ino`. */
+  idOf(ino: number): number {
+    return ino === ROOT_ID ? Number.MAX_SAFE_INTEGER : ino;
+  }
+
   /** Records a lookup the kernel will hold (one reference), returning the node id for `ino`. */
   remember(ino: number, path: string): number {
-    const nodeid = ino === ROOT_ID ? Number.MAX_SAFE_INTEGER : ino;
+    const nodeid = this.idOf(ino);
     const n = this.byId.get(nodeid);
     if (n === undefined) this.byId.set(nodeid, { nodeid, path, nlookup: 1 });
     else {
       n.nlookup++;
       n.path = path;
+      n.detached = false;
     }
     return nodeid;
+  }
+
+  /** The node `nodeid` lost its name `path` (unlink, rmdir, renamed over): it must not follow it. */
+  detach(nodeid: number, path: string): void {
+    const n = this.byId.get(nodeid);
+    if (n !== undefined && nodeid !== ROOT_ID && n.path === path) n.detached = true;
   }
 
   forget(nodeid: number, count: number): void {
@@ -54,7 +68,7 @@ export class NodeTable {
   moved(from: string, to: string, exchanged: boolean): void {
     const a = from + '/', b = to + '/';
     for (const n of this.byId.values()) {
-      if (n.nodeid === ROOT_ID) continue;
+      if (n.nodeid === ROOT_ID || n.detached) continue;
       if (n.path === from || n.path.startsWith(a)) n.path = to + n.path.slice(from.length);
       else if (exchanged && (n.path === to || n.path.startsWith(b))) n.path = from + n.path.slice(to.length);
     }
