@@ -1,4 +1,6 @@
 import * as sys from '../sys';
+import type { OverlayContext } from './context';
+import { savedLinkCount } from './hardlink';
 import { OverlayNode, splitPath } from './node';
 
 /** Attributes of a merged object as the kernel overlay reports them. */
@@ -25,14 +27,14 @@ export interface Attr {
  * its data. A merged directory reports nlink 1, as the kernel does: counting subdirectories over
  * every layer is not worth it, and 1 tells find(1) not to rely on the count.
  */
-export function getAttr(node: OverlayNode): Attr {
+export function getAttr(ctx: OverlayContext, node: OverlayNode): Attr {
   const st = currentStat(node);
   // A metacopy upper holds no data blocks: the lower's count is the truth.
   const data = node.dataIndex === 0 ? st : node.dataEntry.stat;
   return {
     ino: node.ino,
     mode: st.mode,
-    nlink: node.isMerged ? 1 : st.nlink,
+    nlink: node.isMerged ? 1 : savedLinkCount(ctx, node.top, st) ?? st.nlink,
     uid: st.uid,
     gid: st.gid,
     rdev: st.rdev,
@@ -54,7 +56,7 @@ export function getAttr(node: OverlayNode): Attr {
  */
 export function currentStat(node: OverlayNode): sys.Stat {
   const top = node.top;
-  if (!top.layer.isUpper) return top.stat;
+  if (!top.layer.mutable) return top.stat;
   if (top.path === '') return sys.fstat(top.layer.rootFd);
   const { dir, name } = splitPath(top.path);
   return sys.statx(top.layer.dirFd(dir), name);

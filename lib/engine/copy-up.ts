@@ -6,6 +6,7 @@ import { OverlayError, hasCode } from './errors';
 import { lookupChild, lookupRoot } from './lookup';
 import { OverlayNode, RealEntry, splitPath } from './node';
 import type { WorkDir } from './workdir';
+import { indexKey, isLowerHardLink } from './hardlink';
 
 /** Name of our xattr that keeps a copied-up object's inode number (private: hidden like the kernel's). */
 export function inoXattr(ctx: OverlayContext): string {
@@ -39,6 +40,8 @@ class CopyUp {
   private method: CopyMethod | 'none' = 'none';
   private readonly started = process.hrtime.bigint();
   private readonly source: RealEntry;
+  /** Set for a lower hard link: the copy goes through work/index under this name. */
+  private readonly indexKey: string | null;
 
   constructor(
     private readonly ctx: OverlayContext,
@@ -48,6 +51,7 @@ class CopyUp {
     private readonly withData: boolean,
   ) {
     this.source = node.top;
+    this.indexKey = isLowerHardLink(ctx, node.top) ? indexKey(node.top.stat) : null;
   }
 
   private get type(): number {
@@ -166,6 +170,7 @@ class CopyUp {
         if (!hasCode(err, 'EPERM', 'EOPNOTSUPP', 'ENOTSUP')) throw err;
       }
     }
+    if (this.indexKey !== null) sys.setxattrat(dstDir, w.path, this.ctx.xattrs.nlink, Buffer.from(String(this.source.stat.nlink)));
     if (this.type === S.IFDIR || this.type === S.IFREG) {
       sys.setxattrat(dstDir, w.path, inoXattr(this.ctx), Buffer.from(String(this.node.ino)));
       // A directory found through a redirect keeps finding its lower part there.
@@ -189,13 +194,33 @@ class CopyUp {
     const parentFd = upper.dirFd(dir);
     // A copy-up is no change of the parent: its times are put back (the kernel's ovl_set_timestamps).
     const parent = sys.fstat(parentFd);
-    if (this.tmpName === null) {
+    if (this.indexKey !== null) {
+      this.installIndexed(parentFd, name);
+    } else if (this.tmpName === null) {
       sys.linkat(this.fd, '', parentFd, name, AT.EMPTY_PATH);
     } else {
       sys.renameat2(this.work.fd, this.tmpName, parentFd, name, sys.RENAME.NOREPLACE);
       this.tmpName = null;
     }
     sys.utimensat(parentFd, '', parent.atimeSec, parent.atimeNsec, parent.mtimeSec, parent.mtimeNsec, AT.EMPTY_PATH);
+  }
+
+  /** A lower hard link: into work/index first, then linked into place (the other names find it there). */
+  private installIndexed(parentFd: number, name: string): void {
+    const index = this.work.index.rootFd;
+    const key = this.indexKey!;
+    try {
+      if (this.tmpName === null) sys.linkat(this.fd, '', index, key, AT.EMPTY_PATH);
+      else {
+        sys.renameat2(this.work.fd, this.tmpName, index, key, sys.RENAME.NOREPLACE);
+        this.tmpName = null;
+      }
+    } catch (err) {
+      // Another name of the same file got there first: ours is not needed, theirs is the file.
+      if (!hasCode(err, 'EEXIST')) throw err;
+      this.cleanup();
+    }
+    sys.linkat(index, key, parentFd, name, 0);
   }
 
   private cleanup(): void {
@@ -254,7 +279,9 @@ export async function copyUpDir(ctx: OverlayContext, path: string): Promise<Over
 export async function copyUp(ctx: OverlayContext, path: string, data: boolean): Promise<OverlayNode> {
   let node = currentNode(ctx, path);
   if (node.isDir) return copyUpDir(ctx, path);
-  const wantData = data || !ctx.config.metacopy || node.type !== S.IFREG;
+  if (node.top.layer.isIndex) return linkIndexed(ctx, path);
+  // Hard links are copied whole (a metacopy could not be shared through the index).
+  const wantData = data || !ctx.config.metacopy || node.type !== S.IFREG || isLowerHardLink(ctx, node.top);
   if (node.top.layer.isUpper && (!wantData || node.dataIndex === 0)) return node;
   const work = requireWork(ctx, 'copyup', path);
   await copyUpDir(ctx, splitPath(path).dir);
@@ -266,6 +293,23 @@ export async function copyUp(ctx: OverlayContext, path: string, data: boolean): 
     } else {
       await new CopyUp(ctx, work, node, wantData).run();
     }
+    invalidateWithParent(ctx, path);
+    return currentNode(ctx, path);
+  });
+}
+
+/** Copy-up of a name whose hard-linked twin was copied up already: one more link to that copy. */
+async function linkIndexed(ctx: OverlayContext, path: string): Promise<OverlayNode> {
+  const work = requireWork(ctx, 'copyup', path);
+  const { dir, name } = splitPath(path);
+  await copyUpDir(ctx, dir);
+  return singleFlight(ctx, 'obj:' + path, async () => {
+    const node = currentNode(ctx, path);
+    if (!node.top.layer.isIndex) return node;
+    const parentFd = work.upper.dirFd(dir);
+    const parent = sys.fstat(parentFd);
+    sys.linkat(work.index.rootFd, node.top.path, parentFd, name, 0);
+    sys.utimensat(parentFd, '', parent.atimeSec, parent.atimeNsec, parent.mtimeSec, parent.mtimeNsec, AT.EMPTY_PATH);
     invalidateWithParent(ctx, path);
     return currentNode(ctx, path);
   });

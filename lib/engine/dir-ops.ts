@@ -3,6 +3,7 @@ import { AT, O, RENAME, S } from '../sys';
 import type { OverlayContext } from './context';
 import { copyUp, copyUpDir, currentNode, requireWork } from './copy-up';
 import type { Caller } from './creds';
+import { adjustLinkCount } from './hardlink';
 import { OverlayError } from './errors';
 import { checkName, lookupChild } from './lookup';
 import { OverlayNode, joinPath } from './node';
@@ -141,7 +142,9 @@ export async function link(ctx: OverlayContext, srcPath: string, parentPath: str
   ctx.invalidate(srcPath);
   ctx.invalidate(path);
   ctx.invalidate(parentPath);
-  return currentNode(ctx, path);
+  const linked = currentNode(ctx, path);
+  adjustLinkCount(ctx, linked, +1);
+  return linked;
 }
 
 function isMergedEmpty(ctx: OverlayContext, dir: OverlayNode): boolean {
@@ -161,6 +164,7 @@ export async function remove(ctx: OverlayContext, parentPath: string, name: stri
   if (!dir && node.isDir) throw new OverlayError('EISDIR', syscall, where(path));
   if (dir && !isMergedEmpty(ctx, node)) throw new OverlayError('ENOTEMPTY', syscall, where(path));
   const needsWhiteout = lowerHasName(ctx, parent, name);
+  if (!dir) adjustLinkCount(ctx, node, -1);
   await copyUpDir(ctx, parentPath);
   const dirFd = ctx.stack.upper!.dirFd(parentPath);
   if (node.top.layer.isUpper) {

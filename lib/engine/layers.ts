@@ -15,9 +15,16 @@ export class Layer {
     readonly root: string,
     readonly isUpper: boolean,
     private readonly dirFds: LRUCache<string, number>,
+    /** The work dir's index of copied-up hard links: written by us, not a layer of the view. */
+    readonly isIndex = false,
   ) {
     this.rootFd = sys.openat(sys.AT.FDCWD, root, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
     this.dev = sys.fstat(this.rootFd).dev;
+  }
+
+  /** Objects here change under the view (upper and index): their stat is read again, not cached. */
+  get mutable(): boolean {
+    return this.isUpper || this.isIndex;
   }
 
   /** An O_PATH descriptor of directory `rel` ('' = the layer root), cached; valid until the next call. */

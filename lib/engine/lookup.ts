@@ -3,6 +3,7 @@ import { S } from '../sys';
 import type { OverlayContext } from './context';
 import { dirIndexOf, hitPosition, isOciWhiteoutHit } from './dir-index';
 import { OverlayError, hasCode } from './errors';
+import { findIndexed, isLowerHardLink } from './hardlink';
 import type { Layer } from './layers';
 import { OverlayNode, RealEntry, joinPath, splitPath } from './node';
 import { OCI_WHITEOUT_PREFIX, isDeviceWhiteout, isMetacopy, isOciMarkerName, isXattrWhiteout, readDirMarkers } from './whiteout';
@@ -109,6 +110,29 @@ function redirectTarget(target: string): string | null {
   return parts.join('/');
 }
 
+/**
+ * What `layer` holds at absolute redirect path `rel`, walked component by component as the kernel's
+ * ovl_lookup_layer does: a whiteout or a non-directory on the way ends the whole search (reported as
+ * a whiteout); an opaque directory on the way ends it after this layer (`last`); a missing component
+ * means nothing in this layer.
+ */
+function probeRedirect(ctx: OverlayContext, layer: Layer, rel: string): { found: Probe; last: boolean } {
+  const parts = rel.split('/');
+  let dir = '';
+  let last = false;
+  let xwhiteouts = readDirMarkers(ctx, layer, '', '', '').xwhiteouts;
+  for (const part of parts.slice(0, -1)) {
+    const found = probe(ctx, layer, dir, part, xwhiteouts);
+    if (found === null) return { found: null, last };
+    if (found === WHITEOUT || !isDirStat(found.stat)) return { found: WHITEOUT, last: true };
+    const markers = readDirMarkers(ctx, layer, dir, part, found.path);
+    if (markers.opaque) last = true;
+    xwhiteouts = markers.xwhiteouts;
+    dir = found.path;
+  }
+  return { found: probe(ctx, layer, dir, parts[parts.length - 1], xwhiteouts), last };
+}
+
 /** Continues a search below a redirecting directory, at the path the redirect names. */
 function followRedirects(ctx: OverlayContext, parent: OverlayNode, startPos: number, c: EntryCollector): void {
   let pos = startPos;
@@ -120,10 +144,10 @@ function followRedirects(ctx: OverlayContext, parent: OverlayNode, startPos: num
       // Absolute: from the root of every layer below the one holding the redirect.
       const rel = redirectTarget(target);
       if (rel === null || rel === '') return;
-      const { dir, name } = splitPath(rel);
       for (const layer of ctx.stack.layers) {
         if (layer.index <= fromLayer.index) continue;
-        if (!c.take(probe(ctx, layer, dir, name, false))) break;
+        const { found, last } = probeRedirect(ctx, layer, rel);
+        if (!c.take(found) || last) break;
       }
       if (c.redirect !== null) pos = -1; // a redirect found while following an absolute one
     } else {
@@ -163,7 +187,8 @@ export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: stri
   const path = joinPath(parent.path, name);
   ctx.stats.lookups++;
   const cached = ctx.nodes.get(path);
-  if (cached !== undefined) {
+  // A cached lower hard link may have been copied up through another of its names since.
+  if (cached !== undefined && !(isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) {
     ctx.stats.nodeCacheHits++;
     return cached;
   }
@@ -230,6 +255,9 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
   }
   if (c.redirect !== null && ctx.config.redirectFollow) followRedirects(ctx, parent, stoppedAt, c);
   if (c.entries.length === 0) return null;
+  // A lower hard link whose twin was copied up is that copy now (work/index): one file, all names.
+  const indexed = findIndexed(ctx, c.entries[0]);
+  if (indexed !== null) return new OverlayNode(path, inodeNumber(ctx, indexed), [indexed, ...c.entries], 0, false, []);
   return new OverlayNode(path, inodeNumber(ctx, c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
 }
 
@@ -238,7 +266,7 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
  * the number it had before copy-up (recorded in a private xattr at copy-up).
  */
 function inodeNumber(ctx: OverlayContext, top: RealEntry): number {
-  if (top.layer.isUpper && ((top.stat.mode & S.IFMT) === S.IFREG || (top.stat.mode & S.IFMT) === S.IFDIR)) {
+  if (top.layer.mutable && ((top.stat.mode & S.IFMT) === S.IFREG || (top.stat.mode & S.IFMT) === S.IFDIR)) {
     const { dir, name } = splitPath(top.path);
     const saved = sys.getxattrat(top.layer.dirFd(dir), name, ctx.xattrs.inoNumber);
     if (saved !== null) {

@@ -119,7 +119,7 @@ export class Overlay {
   }
 
   getattr(target: NodeOrPath): Attr {
-    return getAttr(this.resolve(target));
+    return getAttr(this.ctx, this.resolve(target));
   }
 
   readlink(target: NodeOrPath): string {

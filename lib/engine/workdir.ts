@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import * as sys from '../sys';
 import { O, S } from '../sys';
 import { hasCode } from './errors';
-import type { Layer } from './layers';
+import { LRUCache } from 'lru-cache';
+import { Layer } from './layers';
+
+/** Layer number of the index (inode numbers of indexed objects come from their own xattr). */
+export const INDEX_LAYER = 1023;
 
 /**
  * The work directory, laid out as the kernel lays it out: `<work>/work` holds objects being built
@@ -11,7 +15,8 @@ import type { Layer } from './layers';
  */
 export class WorkDir {
   readonly fd: number;
-  readonly indexFd: number;
+  /** `work/index`: one object per copied-up lower hard link, named by the lower's device and inode. */
+  readonly index: Layer;
   /** Probed once: O_TMPFILE in the work dir (unnamed files: a killed copy-up leaves nothing). */
   readonly tmpfile: boolean;
   private renameWhiteoutWorks: boolean | null = null;
@@ -28,7 +33,7 @@ export class WorkDir {
         }
       }
       this.fd = sys.openBeneath(rootFd, 'work', O.PATH | O.DIRECTORY);
-      this.indexFd = sys.openBeneath(rootFd, 'index', O.PATH | O.DIRECTORY);
+      this.index = new Layer(INDEX_LAYER, `${root}/index`, false, new LRUCache<string, number>({ max: 1 }), true);
     } finally {
       sys.close(rootFd);
     }
@@ -90,7 +95,7 @@ export class WorkDir {
 
   close(): void {
     sys.close(this.fd);
-    sys.close(this.indexFd);
+    this.index.close();
   }
 }
 

@@ -13,6 +13,8 @@ export class OverlayXattrs {
   readonly origin: string;
   /** Ours (the kernel ignores it): the inode number an object had before copy-up. */
   readonly inoNumber: string;
+  /** Ours: the merged link count of a copied-up lower hard link. */
+  readonly nlink: string;
   private readonly escapedPrefix: string;
   /** Both prefixes' markers are honoured when reading layers (layers built for either mode still work). */
   private readonly markerPrefixes: string[];
@@ -25,6 +27,7 @@ export class OverlayXattrs {
     this.metacopy = this.prefix + 'metacopy';
     this.origin = this.prefix + 'origin';
     this.inoNumber = this.prefix + 'layerfs.ino';
+    this.nlink = this.prefix + 'layerfs.nlink';
     this.escapedPrefix = this.prefix + 'overlay.';
     this.markerPrefixes = userxattr ? ['user.overlay.', 'trusted.overlay.'] : ['trusted.overlay.', 'user.overlay.'];
   }

@@ -57,8 +57,8 @@ export class OverlayFuseOps implements FuseOperations {
   ) {}
 
   /** Attributes as the mount shows them (owners through the id maps). */
-  private fuseAttr(a: Attr, nodeid: number): fuse.FuseAttr {
-    const out = toFuseAttr(a, nodeid);
+  private fuseAttr(a: Attr): fuse.FuseAttr {
+    const out = toFuseAttr(a, a.ino);
     out.uid = this.uids.toContainer(a.uid);
     out.gid = this.gids.toContainer(a.gid);
     return out;
@@ -79,7 +79,7 @@ export class OverlayFuseOps implements FuseOperations {
     const attr = this.ov.getattr(node);
     const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
     const t = this.timeoutFor(node);
-    return { nodeid, attr: this.fuseAttr(attr, nodeid), entryTimeout: t, attrTimeout: t };
+    return { nodeid, attr: this.fuseAttr(attr), entryTimeout: t, attrTimeout: t };
   }
 
   private path(nodeid: number): string {
@@ -91,7 +91,7 @@ export class OverlayFuseOps implements FuseOperations {
   /** The node id the object at `path` has (or would get), or null if there is none. */
   private idAt(path: string): number | null {
     const node = this.ov.tryResolve(path);
-    return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino);
+    return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino) ?? null;
   }
 
   /** An open file of `nodeid`: the one named by `fh`, else any. */
@@ -104,7 +104,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.ov.resolve(path);
-    return { attr: this.fuseAttr(this.ov.getattr(node), nodeid), attrTimeout: this.timeoutFor(node) };
+    return { attr: this.fuseAttr(this.ov.getattr(node)), attrTimeout: this.timeoutFor(node) };
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
@@ -125,7 +125,7 @@ export class OverlayFuseOps implements FuseOperations {
     const open = this.openOf(a.nodeid, a.fh);
     if (open !== undefined) {
       const byPath = this.nodes.get(a.nodeid).detached ? null : this.tryAttr(a.nodeid);
-      if (byPath === null) return { attr: this.fuseAttr({ ...open.handle.stat(), ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+      if (byPath === null) return { attr: this.fuseAttr({ ...open.handle.stat(), ino: this.nodes.get(a.nodeid).ino }), attrTimeout: 0 };
       return byPath;
     }
     return this.attrOut(this.path(a.nodeid), a.nodeid);
@@ -144,7 +144,7 @@ export class OverlayFuseOps implements FuseOperations {
     if (this.nodes.get(a.nodeid).detached && open !== undefined) {
       // unlinked (or renamed over) but open: only its descriptor reaches it
       if (a.size !== undefined) open.handle.truncate(a.size);
-      return { attr: this.fuseAttr({ ...open.handle.stat(), ino: a.nodeid }, a.nodeid), attrTimeout: 0 };
+      return { attr: this.fuseAttr({ ...open.handle.stat(), ino: this.nodes.get(a.nodeid).ino }), attrTimeout: 0 };
     }
     const path = this.path(a.nodeid);
     let mode = a.mode;
@@ -245,10 +245,15 @@ export class OverlayFuseOps implements FuseOperations {
           backingId = 0; // served reads and writes instead
         }
       } else {
-        // Open already, in passthrough, on another file (the lower one before a copy-up): the
-        // kernel allows neither a second backing nor a served open of this inode.
+        // Open already, in passthrough, on another file (the lower one, before this copy-up): the
+        // kernel allows neither a second backing nor a served open of this inode. So the object gets
+        // a new node id and the open fails with ESTALE: the VFS retries it once with LOOKUP_REVAL,
+        // the lookup answers the new id, and the retry opens a new inode backed by the upper file.
+        // Readers that had it open keep the old inode and the data they opened (as overlayfs did
+        // before it learned to share inodes across copy-up).
         handle.close();
-        throw Object.assign(new Error(`node ${nodeid} is open on another backing file`), { code: 'ETXTBSY' });
+        this.nodes.renew(nodeid);
+        throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
       }
     }
     this.files.set(fh, { handle, backingId, nodeid });

@@ -1,11 +1,13 @@
 /**
- * FUSE node ids for merged objects. A node id is the object's overlay inode number (stable across
- * copy-up and rename, shared by hard links, so the kernel sees one inode per object); the root is 1.
- * Each node remembers one merged path to reach it and how many lookups the kernel holds; FORGET
- * drops it, so the table only holds what the kernel caches.
+ * FUSE node ids for merged objects. One node id per overlay inode number (stable across copy-up and
+ * rename, shared by hard links, so the kernel sees one inode per object); the root is 1. Each node
+ * remembers one merged path to reach it and how many lookups the kernel holds; FORGET drops it, so
+ * the table only holds what the kernel caches. An object can be given a fresh node id (`renew`): the
+ * kernel then makes it a new inode at its next lookup, while open files keep the old one.
  */
 export interface TableNode {
   nodeid: number;
+  ino: number;
   path: string;
   nlookup: number;
   /** Its name was unlinked or renamed over: `path` now names another object (or none). */
@@ -16,9 +18,12 @@ export const ROOT_ID = 1;
 
 export class NodeTable {
   private readonly byId = new Map<number, TableNode>();
+  /** overlay inode number -> its current node id */
+  private readonly byIno = new Map<number, number>();
+  private nextId = ROOT_ID + 1;
 
   constructor() {
-    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, path: '', nlookup: 1 });
+    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, ino: 0, path: '', nlookup: 1 });
   }
 
   get size(): number {
@@ -32,22 +37,31 @@ export class NodeTable {
     return n;
   }
 
-  /** The node id of the object with overlay inode number `ino`. */
-  idOf(ino: number): number {
-    return ino === ROOT_ID ? Number.MAX_SAFE_INTEGER : ino;
+  /** The node id the object with overlay inode number `ino` has now, if the kernel knows it. */
+  idOf(ino: number): number | undefined {
+    return this.byIno.get(ino);
   }
 
   /** Records a lookup the kernel will hold (one reference), returning the node id for `ino`. */
   remember(ino: number, path: string): number {
-    const nodeid = this.idOf(ino);
-    const n = this.byId.get(nodeid);
-    if (n === undefined) this.byId.set(nodeid, { nodeid, path, nlookup: 1 });
-    else {
+    let nodeid = this.byIno.get(ino);
+    const n = nodeid === undefined ? undefined : this.byId.get(nodeid);
+    if (n === undefined) {
+      nodeid = this.nextId++;
+      this.byId.set(nodeid, { nodeid, ino, path, nlookup: 1 });
+      this.byIno.set(ino, nodeid);
+    } else {
       n.nlookup++;
       n.path = path;
       n.detached = false;
     }
-    return nodeid;
+    return nodeid!;
+  }
+
+  /** The next lookup of this object gets a new node id (the kernel a new inode); the old stays until forgotten. */
+  renew(nodeid: number): void {
+    const n = this.byId.get(nodeid);
+    if (n !== undefined && this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
   }
 
   /** The node `nodeid` lost its name `path` (unlink, rmdir, renamed over): it must not follow it. */
@@ -61,7 +75,10 @@ export class NodeTable {
     const n = this.byId.get(nodeid);
     if (n === undefined) return;
     n.nlookup -= count;
-    if (n.nlookup <= 0) this.byId.delete(nodeid);
+    if (n.nlookup <= 0) {
+      this.byId.delete(nodeid);
+      if (this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
+    }
   }
 
   /** After a rename: every node at or below `from` now lives under `to`. */

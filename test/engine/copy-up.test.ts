@@ -179,4 +179,39 @@ test('reflink filesystem: copy-up shares extents (O(1)) and says so', async () =
   }
 });
 
+
+test('lower hard links stay one file after copy-up, also after a reopen (index)', async () => {
+  const set = makeLayerSet([{ 'd/a': { type: 'file', content: 'linked\n' } }]);
+  fs.linkSync(path.join(set.lower[0], 'd/a'), path.join(set.lower[0], 'b'));
+  const opts = { lower: set.lower, upper: set.upper, work: set.work };
+  let ov = Overlay.open(opts);
+  const events: CopyUpEvent[] = [];
+  ov.events.on('copy-up', (e: CopyUpEvent) => events.push(e));
+  try {
+    const ino = ov.getattr('/d/a').ino;
+    assert.is(ov.getattr('/b').ino, ino);
+    const h = await ov.open('/d/a', sys.O.WRONLY | sys.O.APPEND);
+    h.writeSync(Buffer.from('via a\n'), 0, 6, null);
+    h.close();
+    assert.is(ov.readFile('/b').toString(), 'linked\nvia a\n', 'the other name sees the write');
+    assert.is(ov.getattr('/b').ino, ino);
+    assert.is(ov.getattr('/b').nlink, 2);
+    assert.is(ov.getattr('/d/a').nlink, 2);
+    await ov.chmod('/b', 0o600); // copying up the second name is one more link, no data
+    assert.is(events.filter((e) => e.bytes > 0).length, 1);
+    assert.is(ov.getattr('/d/a').mode & 0o777, 0o600);
+    ov.close();
+    ov = Overlay.open(opts);
+    assert.is(ov.readFile('/b').toString(), 'linked\nvia a\n');
+    assert.is(ov.getattr('/b').ino, ino);
+    await ov.unlink('/b');
+    assert.is(ov.getattr('/d/a').nlink, 1);
+    await ov.link('/d/a', '/c');
+    assert.is(ov.getattr('/c').nlink, 2);
+  } finally {
+    ov.close();
+    set.remove();
+  }
+});
+
 test.run();

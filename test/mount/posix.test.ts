@@ -99,9 +99,8 @@ for (const passthrough of [true, false]) {
       assert.is(fs.readFileSync(path.join(e.set.upper, 'etc/hosts'), 'utf8'), HOSTS + 'one\ntwo\nthree\n');
     }, passthrough));
 
-  // KNOWN FAILURE with passthrough, reported to the lead: the kernel allows one backing file per
-  // FUSE inode while it is open in passthrough, so a write open (copy-up) while the lower file is
-  // open for reading cannot be served; the kernel's overlayfs allows it.
+  // With passthrough the kernel allows one backing file per FUSE inode while it is open: the copy-up
+  // gives the object a new inode (the open is retried through ESTALE), readers keep the old one.
   test(`[${mode}] a lower file open for reading, then opened for writing (copy-up under an open fd)`, () =>
     withStack((e) => {
       const rd = fs.openSync(e.p('data/f1'), 'r');
