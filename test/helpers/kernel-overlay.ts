@@ -1,26 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-/** Mount points this process made; all are detached at exit, even after a failed assertion. */
-const live = new Set<string>();
-
-function umount(target: string): void {
-  try {
-    execFileSync('umount', [target], { stdio: 'ignore' });
-  } catch {
-    try {
-      execFileSync('umount', ['-l', target], { stdio: 'ignore' });
-    } catch {
-      /* already gone */
-    }
-  }
-  live.delete(target);
-}
-
-process.on('exit', () => {
-  for (const target of [...live]) umount(target);
-});
+import { trackMount, unmount } from './mounts';
 
 export interface KernelMount {
   mountpoint: string;
@@ -39,8 +20,8 @@ export function mountKernelOverlay(opts: { lower: string[]; upper?: string; work
   options.push(...(opts.extra ?? []));
   fs.mkdirSync(opts.mountpoint, { recursive: true });
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), opts.mountpoint], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(opts.mountpoint);
-  return { mountpoint: opts.mountpoint, unmount: () => umount(opts.mountpoint) };
+  trackMount(opts.mountpoint);
+  return { mountpoint: opts.mountpoint, unmount: () => unmount(opts.mountpoint) };
 }
 
 /** Runs `fn` with a kernel overlay mounted, unmounting whatever happens. */
@@ -53,6 +34,3 @@ export async function withKernelOverlay<T>(opts: Parameters<typeof mountKernelOv
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => process.exit(130));
-}

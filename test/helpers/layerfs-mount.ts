@@ -2,19 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
 import { mount, MountHandle, MountOptions } from '../../lib/mount';
-
-/** Mount points a test made; detached at exit even after a failed assertion. */
-const live = new Set<string>();
-
-process.on('exit', () => {
-  for (const mp of live) {
-    try {
-      execFileSync('umount', ['-l', mp], { stdio: 'ignore' });
-    } catch {
-      /* gone */
-    }
-  }
-});
+import { trackMount, untrackMount } from './mounts';
 
 /** The mount points in /proc/mounts under `prefix` (every test dir lives in the tmpdir). */
 export function mountsUnder(prefix: string): string[] {
@@ -34,7 +22,7 @@ export async function withLayerfs<T>(opts: MountOptions, fn: (m: MountHandle) =>
   }
   const logs: string[] = [];
   const m = await mount({ log: (l) => logs.push(l), ...opts });
-  live.add(m.mountpoint);
+  trackMount(m.mountpoint);
   let failed = false;
   try {
     return await fn(m);
@@ -44,7 +32,7 @@ export async function withLayerfs<T>(opts: MountOptions, fn: (m: MountHandle) =>
     throw err;
   } finally {
     await m.unmount();
-    live.delete(m.mountpoint);
+    untrackMount(m.mountpoint);
     const left = mountsUnder(m.mountpoint).filter((mp) => mp === m.mountpoint);
     if (left.length > 0) {
       try {

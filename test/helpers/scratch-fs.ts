@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir, removeTree } from './layers';
+import { trackMount, unmount } from './mounts';
 
 /** A small filesystem mounted for one test (tmpfs of a given size, or an xfs image with reflink). */
 export interface ScratchFs {
@@ -9,30 +10,10 @@ export interface ScratchFs {
   remove(): void;
 }
 
-const live = new Set<string>();
-process.on('exit', () => {
-  for (const d of live) {
-    try {
-      execFileSync('umount', ['-l', d], { stdio: 'ignore' });
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'ignore' });
-  } catch {
-    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
-  }
-  live.delete(dir);
-}
-
 export function mountTmpfs(size: string): ScratchFs {
   const dir = tempDir('layerfs-tmpfs-');
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'layerfs-test', dir]);
-  live.add(dir);
+  trackMount(dir);
   return { dir, remove: () => (unmount(dir), removeTree(dir)) };
 }
 
@@ -48,6 +29,6 @@ export function mountXfs(sizeMiB: number): ScratchFs | null {
   fs.truncateSync(image, sizeMiB * 1024 * 1024);
   execFileSync(mkfs, ['-q', '-m', 'reflink=1', image]);
   execFileSync('mount', ['-o', 'loop', image, dir]);
-  live.add(dir);
+  trackMount(dir);
   return { dir, remove: () => (unmount(dir), removeTree(base)) };
 }

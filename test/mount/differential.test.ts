@@ -12,6 +12,7 @@ import { mountKernelOverlay, withKernelOverlay } from '../helpers/kernel-overlay
 import { KERNEL_FORM, LayerSpec, MarkerForm, makeLayerSet, tempDir, removeTree } from '../helpers/layers';
 import { assertNoMountsUnder, ok, withLayerfs } from '../helpers/layerfs-mount';
 import { randomLayers } from '../helpers/random-layers';
+import { HAND_MADE } from '../helpers/stacks';
 import { diffSnapshots, snapshotMount, TreeSnapshot } from '../helpers/tree';
 import * as fs from 'node:fs';
 
@@ -41,33 +42,6 @@ async function compareReadOnly(specs: LayerSpec[], forms: MarkerForm[], label: s
   }
 }
 
-const HAND_MADE: LayerSpec[] = [
-  {
-    'etc/hosts': { type: 'file', content: 'top hosts', mode: 0o600, uid: 1000, gid: 100 },
-    'etc/removed.conf': { type: 'whiteout' },
-    'var': { type: 'dir', opaque: true, mode: 0o700 },
-    'var/lib/new': { type: 'file', content: 'new' },
-    'bin': { type: 'symlink', target: 'usr/bin' },
-    'usr/bin/tool': { type: 'file', content: '#!/bin/sh\n', mode: 0o755, xattrs: { 'user.note': 'hi', 'trusted.overlay.overlay.esc': 'nested' } },
-    'usr/lib': { type: 'whiteout' },
-    'pipe': { type: 'fifo' },
-  },
-  {
-    'etc/hosts': { type: 'file', content: 'middle hosts' },
-    'etc/removed.conf': { type: 'file', content: 'x' },
-    'etc/passwd': { type: 'file', content: 'root:x:0:0::/root:/bin/sh\n', xattrs: { 'trusted.plain': 'p' } },
-    'var/cache/old': { type: 'file' },
-    'bin/sh': { type: 'file', content: 'elf' },
-    'usr/lib/libc.so': { type: 'file' },
-  },
-  {
-    'etc/os-release': { type: 'file', content: 'ID=test' },
-    'var/log/syslog': { type: 'file' },
-    'usr/lib/x/y': { type: 'file' },
-    'usr/share/doc': { type: 'dir', mode: 0o755 },
-    'pipe': { type: 'file', content: 'a file below a fifo' },
-  },
-];
 
 test('read-only: hand-made stack, kernel form and OCI form', async () => {
   await compareReadOnly(HAND_MADE, [KERNEL_FORM, OCI_FORM], 'hand-made');
