@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const dir = path.join('dist', 'test', process.argv[2] ?? '');
-const pattern = `${process.argv[3] ?? ''}.*\\.test\\.js$`;
+const pattern = `(${process.argv[3] ?? ''}).*\\.test\\.js$`;
 const uvu = path.join(root, 'node_modules', 'uvu', 'bin.js');
 const run = spawnSync(process.execPath, [uvu, dir, pattern], {
   cwd: root,
