@@ -4,8 +4,11 @@
  *
  *   node dist/bench/run.js [--quick] [--no-kernel] [--out FILE] [workload...]
  *
- * Workloads: lookup, readdir (a prefix selects). Prints a markdown table and writes the results as
- * JSON to bench/results/latest.json (or --out). Every kernel mount is unmounted (try/finally, plus
+ * Workloads: lookup, readdir (engine), mount-data, mount-meta, mount-rss, copyup (mounted; see
+ * bench/mount.ts). Without names the engine workloads run; a prefix selects (`mount` picks the three
+ * mount-* groups), `all` runs everything. Prints markdown
+ * tables and writes the results as JSON to bench/results/latest.json, or latest-NAMES.json when
+ * workloads are named (or --out). Every kernel mount is unmounted (try/finally, plus
  * an exit hook); every temporary layer set is removed.
  */
 import * as fs from 'node:fs';
@@ -13,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelOverlayAvailable } from './fixtures';
 import { runLookup } from './lookup';
+import { runCopyUp, runMountData, runMountMeta, runMountRss } from './mount';
 import { dropCount } from './measure';
 import { runReaddir } from './readdir';
 import { renderMarkdown } from './report';
@@ -21,7 +25,15 @@ import type { Ratio, Row, WorkloadOptions, WorkloadResult } from './types';
 export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Promise<WorkloadResult>> = {
   lookup: runLookup,
   readdir: runReaddir,
+  // Mounted: layerfs vs kernel overlayfs vs fuse-overlayfs (bench/mount.ts); `mount` selects the first three.
+  'mount-data': runMountData,
+  'mount-meta': runMountMeta,
+  'mount-rss': runMountRss,
+  copyup: runCopyUp,
 };
+
+/** What runs when no workload is named (the engine's read side). */
+export const DEFAULT_WORKLOADS = ['lookup', 'readdir'];
 
 export interface RunOptions {
   quick?: boolean;
@@ -55,9 +67,17 @@ export interface BenchResults {
 
 export const DEFAULT_OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'latest.json');
 
+/** bench/results/latest.json for the full set, latest-NAMES.json for a selection. */
+export function defaultOut(filter: string[] = []): string {
+  if (filter.length === 0) return DEFAULT_OUT;
+  return path.join(path.dirname(DEFAULT_OUT), `latest-${filter.map((f) => f.toLowerCase().replace(/[^a-z0-9-]/g, '')).join('-')}.json`);
+}
+
 export function selectWorkloads(filter: string[] = []): string[] {
   const all = Object.keys(WORKLOADS);
-  if (filter.length === 0) return all;
+  // The mounted groups are heavy (GiBs of I/O, needs root and fuse-overlayfs): run only when named.
+  if (filter.length === 0) return DEFAULT_WORKLOADS;
+  if (filter.some((f) => f.toLowerCase() === 'all')) return all;
   const chosen = new Set<string>();
   for (const f of filter) {
     const hits = all.filter((w) => w.startsWith(f.toLowerCase()));
@@ -89,7 +109,16 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<BenchResu
   const ratios: Ratio[] = [];
   const details: Record<string, unknown> = {};
   for (const name of workloads) {
-    const res = await WORKLOADS[name]({ quick, kernel, log });
+    let res: WorkloadResult;
+    try {
+      res = await WORKLOADS[name]({ quick, kernel, log });
+    } catch (err) {
+      // One failed group must not lose the others' figures: report it and go on.
+      if (options.filter === undefined || options.filter.length === 0) throw err;
+      log(`${name} failed: ${(err as Error).stack ?? err}`);
+      details[name] = { error: (err as Error).message };
+      continue;
+    }
     rows.push(...res.rows);
     ratios.push(...res.ratios);
     if (res.details) details[name] = res.details;
@@ -112,7 +141,7 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<BenchResu
     ratios,
     details,
   };
-  const out = options.outFile === undefined ? DEFAULT_OUT : options.outFile;
+  const out = options.outFile === undefined ? defaultOut(options.filter) : options.outFile;
   if (out !== null) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
@@ -146,7 +175,7 @@ async function main(): Promise<void> {
     (m.kernelOverlayNote ? `; ${m.kernelOverlayNote}` : ''));
   console.log('');
   console.log(renderMarkdown(res.rows, res.ratios));
-  const out = opts.outFile === undefined ? DEFAULT_OUT : opts.outFile;
+  const out = opts.outFile === undefined ? defaultOut(opts.filter) : opts.outFile;
   if (out) console.log(`\nJSON: ${path.relative(process.cwd(), out) || out}`);
 }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * Container start and package work with layerfs vs fuse-overlayfs as podman's mount program, in one
+ * interleaved run on the same image (a debootstrap minbase rootfs):
+ *   - `podman run --rm IMAGE true` (median of N, default 20)
+ *   - `dpkg -i` of a 50-file package inside the container
+ *   - dpkg/apt-like metadata work: dpkg -l, dpkg --verify of a few packages, a walk of /usr with stat
+ *   node dist/bench/podman.js [--quick]
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildTestDeb, Podman, rootfsTarball } from '../test/helpers/podman';
+import { tempDir } from '../test/helpers/layers';
+
+const CLI = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
+const LINK = '/usr/local/bin/layerfs';
+const quick = process.argv.includes('--quick');
+const RUNS = quick ? 5 : 20;
+
+function timeMs(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const METADATA = 'dpkg -l > /dev/null && dpkg --verify coreutils dpkg apt > /dev/null; find /usr -xdev -printf "%s %m %u\\n" > /dev/null; ls -lR /usr/share/zoneinfo > /dev/null';
+
+function main(): void {
+  const tar = rootfsTarball();
+  const previous = fs.existsSync(LINK) ? fs.readlinkSync(LINK) : null;
+  fs.chmodSync(CLI, 0o755);
+  fs.rmSync(LINK, { force: true });
+  fs.symlinkSync(CLI, LINK);
+  const impls: Record<string, Podman> = {};
+  const base = tempDir('layerfs-bench-podman-');
+  const results: Record<string, Record<string, number[]>> = {};
+  try {
+    const pkgDir = path.join(base, 'pkg');
+    fs.mkdirSync(pkgDir);
+    buildTestDeb(pkgDir);
+    for (const [name, prog] of [['layerfs', LINK], ['fuse-overlayfs', '/usr/bin/fuse-overlayfs']] as const) {
+      const p = new Podman(path.join(base, name), prog);
+      fs.mkdirSync(p.base, { recursive: true });
+      p.run(['import', tar, 'localhost/bench:base']);
+      p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true']); // warm
+      impls[name] = p;
+      results[name] = { start: [], dpkg: [], metadata: [] };
+    }
+    for (let i = 0; i < RUNS; i++) {
+      for (const name of Object.keys(impls)) {
+        const p = impls[name];
+        results[name].start.push(timeMs(() => p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true'])));
+      }
+    }
+    for (let i = 0; i < (quick ? 2 : 5); i++) {
+      for (const name of Object.keys(impls)) {
+        const p = impls[name];
+        // The time inside the container, so container start does not count.
+        const dpkg = p.run(['run', '--rm', ...Podman.runFlags, '-v', `${pkgDir}:/pkg:ro`, 'localhost/bench:base', 'sh', '-c',
+          's=$(date +%s%N); dpkg -i /pkg/layerfs-test.deb > /dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000 ))']);
+        results[name].dpkg.push(Number(dpkg.trim()) / 1000);
+        const meta = p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'sh', '-c',
+          `s=$(date +%s%N); ${METADATA}; e=$(date +%s%N); echo $(( (e - s) / 1000 ))`]);
+        results[name].metadata.push(Number(meta.trim()) / 1000);
+      }
+    }
+    const rows = [
+      ['podman run --rm IMAGE true', 'start'],
+      ['dpkg -i (50-file package), in the container', 'dpkg'],
+      ['dpkg -l, dpkg --verify, find /usr, ls -lR, in the container', 'metadata'],
+    ];
+    console.log(`\n| workload (median, ms) | layerfs | fuse-overlayfs | layerfs/fuse-overlayfs |\n|---|---|---|---|`);
+    for (const [label, key] of rows) {
+      const a = median(results.layerfs[key]);
+      const b = median(results['fuse-overlayfs'][key]);
+      console.log(`| ${label} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a / b).toFixed(2)}x |`);
+    }
+    console.log(`\nsamples: ${RUNS} container starts, ${quick ? 2 : 5} dpkg/metadata runs each; command: node dist/bench/podman.js${quick ? ' --quick' : ''}`);
+    fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, '..', '..', 'bench', 'results', 'podman.json'), JSON.stringify(results, null, 2));
+  } finally {
+    for (const p of Object.values(impls)) p.cleanup();
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(LINK, { force: true });
+    if (previous !== null) fs.symlinkSync(previous, LINK);
+    execFileSync('true');
+  }
+}
+
+main();
