@@ -38,14 +38,15 @@ function main(): void {
   fs.rmSync(LINK, { force: true });
   fs.symlinkSync(CLI, LINK);
   const impls: Record<string, Podman> = {};
-  const base = tempDir('layerfs-bench-podman-');
+  const base = tempDir('lfpb-');
   const results: Record<string, Record<string, number[]>> = {};
   try {
     const pkgDir = path.join(base, 'pkg');
     fs.mkdirSync(pkgDir);
     buildTestDeb(pkgDir);
-    for (const [name, prog] of [['layerfs', LINK], ['fuse-overlayfs', '/usr/bin/fuse-overlayfs']] as const) {
-      const p = new Podman(path.join(base, name), prog);
+    for (const [name, prog, dir] of [['layerfs', LINK, 'lf'], ['fuse-overlayfs', '/usr/bin/fuse-overlayfs', 'fo']] as const) {
+      // podman refuses a runroot path longer than 50 characters: short directory names.
+      const p = new Podman(path.join(base, dir), prog);
       fs.mkdirSync(p.base, { recursive: true });
       p.run(['import', tar, 'localhost/bench:base']);
       p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true']); // warm

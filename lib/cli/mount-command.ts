@@ -25,7 +25,7 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
     mountpoint: m.mountpoint,
     readOnly: m.readOnly,
     volatile: m.volatile,
-    userxattr: m.userxattr,
+    userxattr: m.userxattr ? true : undefined, // not given: the server decides (on when not root)
     redirectFollow: m.redirectFollow,
     metacopy: m.metacopy,
     passthrough: m.passthrough,
@@ -101,7 +101,9 @@ export function umountCommand(argv: string[]): number {
   const target = argv.find((a) => !a.startsWith('-'));
   if (target === undefined) throw new ConfigError('EINVAL', 'mountpoint', 'usage: layerfs umount MOUNTPOINT [-l]');
   try {
-    sys.umount2(target, lazy ? sys.MNT.DETACH : 0);
+    // not root: only fusermount3 may unmount (our own FUSE mounts)
+    if (process.getuid?.() === 0) sys.umount2(target, lazy ? sys.MNT.DETACH : 0);
+    else sys.fusermountUnmount(target, lazy);
   } catch (err) {
     const code = (err as { code?: string }).code;
     const why = code === 'EINVAL' ? 'not a mount point' : code === 'EBUSY' ? 'busy (use -l to detach lazily)' : code === 'ENOENT' ? 'does not exist' : code;

@@ -25,7 +25,8 @@ export interface CliMount {
   volatile: boolean;
   userxattr: boolean;
   redirectFollow: boolean;
-  metacopy: boolean;
+  /** undefined: not given (the server's default: on, off when unprivileged) */
+  metacopy?: boolean;
   allowOther?: boolean;
   passthrough: boolean | 'auto';
   uidmap: IdRange[];
@@ -150,7 +151,6 @@ export function parseMountArgs(argv: string[]): CliMount {
     volatile: false,
     userxattr: false,
     redirectFollow: true,
-    metacopy: true,
     passthrough: 'auto',
     uidmap: [],
     gidmap: [],

@@ -24,7 +24,7 @@ export interface OverlayOptions {
 export interface CacheOptions {
   /** Overlay nodes kept by path (default 16384; a quarter as many negative entries). */
   nodes?: number;
-  /** Names held by merged-directory indexes, summed (default 1,000,000). */
+  /** Names held by merged-directory indexes, summed (default 250,000). */
   dirIndexNames?: number;
   /** Open directory descriptors per layer directory (default 1024). */
   dirFds?: number;
@@ -153,7 +153,7 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     metacopy: boolOption(options.metacopy, 'metacopy', true),
     cache: {
       nodes: positiveInt(cache.nodes, 'cache.nodes', 16384),
-      dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 1_000_000),
+      dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 250_000),
       dirFds: positiveInt(cache.dirFds, 'cache.dirFds', 1024),
     },
   };

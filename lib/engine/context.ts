@@ -69,17 +69,31 @@ export class OverlayContext {
 
   /** The root node, rebuilt after the root changes. */
   root: OverlayNode | null = null;
+  /** Counts changes: a node taken while it is unchanged is still current. */
+  generation = 0;
 
   /** Forgets what is cached about one merged path (after it changed). */
   invalidate(path: string): void {
+    this.generation++;
     if (path === '') this.root = null;
     this.nodes.delete(path);
     this.negative.delete(path);
     this.dirIndexes.delete(path);
   }
 
+  /**
+   * After a name in directory `path` came or went: its listing and index are stale, its node (the
+   * same layer directories) is not.
+   */
+  invalidateListing(path: string): void {
+    this.generation++;
+    this.dirIndexes.delete(path);
+    this.dirLookups.delete(path);
+  }
+
   /** Forgets a path and everything below it (after a directory moved or went away). */
   invalidateTree(path: string): void {
+    this.generation++;
     if (path === '') this.root = null;
     const under = path === '' ? '' : path + '/';
     for (const cache of [this.nodes, this.negative, this.dirIndexes] as LRUCache<string, object>[]) {

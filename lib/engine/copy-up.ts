@@ -8,6 +8,36 @@ import { OverlayNode, RealEntry, splitPath } from './node';
 import type { WorkDir } from './workdir';
 import { indexKey, isLowerHardLink } from './hardlink';
 
+/**
+ * Running without root (an unprivileged mount): chown to other ids fails with EPERM and setxattr
+ * needs write permission on the object. Copy-up then does what fuse-overlayfs does as non-root: the
+ * copy stays owned by the server's user. Root never takes these paths.
+ */
+function unprivileged(): boolean {
+  return (process.geteuid?.() ?? 0) !== 0;
+}
+
+/**
+ * Whether linkat(fd, '', dir, name, AT_EMPTY_PATH) works (it needs CAP_DAC_READ_SEARCH); learned on
+ * first use. Without it an O_TMPFILE is linked through /proc/self/fd/N with AT_SYMLINK_FOLLOW.
+ */
+let emptyPathLink: boolean | null = null;
+
+/** Gives the unnamed (O_TMPFILE) file `fd` the name `dirFd/name`. */
+export function linkTmpfile(fd: number, dirFd: number, name: string): void {
+  if (emptyPathLink !== false) {
+    try {
+      sys.linkat(fd, '', dirFd, name, AT.EMPTY_PATH);
+      emptyPathLink = true;
+      return;
+    } catch (err) {
+      if (emptyPathLink === true || !hasCode(err, 'ENOENT', 'EPERM')) throw err;
+    }
+  }
+  sys.linkat(AT.FDCWD, `/proc/self/fd/${fd}`, dirFd, name, AT.SYMLINK_FOLLOW);
+  emptyPathLink = false;
+}
+
 /** Name of our xattr that keeps a copied-up object's inode number (private: hidden like the kernel's). */
 export function inoXattr(ctx: OverlayContext): string {
   return ctx.xattrs.inoNumber;
@@ -64,8 +94,11 @@ class CopyUp {
       if (this.type === S.IFREG) await this.copyFileData();
       this.copyOwnerAndMode();
       this.copyXattrs();
+      this.finishMode();
       this.copyTimes();
-      if (this.fd >= 0 && this.withData && !this.ctx.config.volatile && this.bytes > 0) await sys.fsyncAsync(this.fd);
+      // Data on disk before the name appears. fdatasync is enough: the size is part of it, and the
+      // owner, mode and xattrs reach the journal with the link or rename that follows.
+      if (this.fd >= 0 && this.withData && !this.ctx.config.volatile && this.bytes > 0) await sys.fdatasyncAsync(this.fd);
       this.install();
     } catch (err) {
       this.cleanup();
@@ -139,15 +172,41 @@ class CopyUp {
     return { dirFd: this.work.fd, path: this.tmpName, flags: AT.SYMLINK_NOFOLLOW };
   }
 
+  /** Mode still to set after the xattrs (unprivileged: the owner needed write permission for them). */
+  private pendingMode: number | null = null;
+
   /** Step 3: owner, then mode (chown clears set-id bits, so mode comes after it). */
   private copyOwnerAndMode(): void {
     const st = this.source.stat;
     const w = this.where();
-    sys.fchownat(w.dirFd, w.path, st.uid, st.gid, w.flags);
-    if (this.type !== S.IFLNK) {
-      if (this.fd >= 0) sys.fchmod(this.fd, st.mode & 0o7777);
-      else sys.fchmodat(w.dirFd, w.path, st.mode & 0o7777);
+    try {
+      sys.fchownat(w.dirFd, w.path, st.uid, st.gid, w.flags);
+    } catch (err) {
+      // Not root: another user's object cannot be given away; the copy stays ours (fuse-overlayfs).
+      if (!(unprivileged() && hasCode(err, 'EPERM'))) throw err;
     }
+    if (this.type !== S.IFLNK) {
+      let mode = st.mode & 0o7777;
+      if (unprivileged() && (mode & 0o200) === 0) {
+        // setxattr checks write permission (root has CAP_DAC_OVERRIDE): u+w until the xattrs are on
+        this.pendingMode = mode;
+        mode |= 0o200;
+      }
+      this.chmod(mode);
+    }
+  }
+
+  private chmod(mode: number): void {
+    const w = this.where();
+    if (this.fd >= 0) sys.fchmod(this.fd, mode);
+    else sys.fchmodat(w.dirFd, w.path, mode);
+  }
+
+  /** Step 4b: the final mode, when step 3 had to leave the owner write bit on. */
+  private finishMode(): void {
+    if (this.pendingMode === null) return;
+    this.chmod(this.pendingMode);
+    this.pendingMode = null;
   }
 
   /**
@@ -197,7 +256,7 @@ class CopyUp {
     if (this.indexKey !== null) {
       this.installIndexed(parentFd, name);
     } else if (this.tmpName === null) {
-      sys.linkat(this.fd, '', parentFd, name, AT.EMPTY_PATH);
+      linkTmpfile(this.fd, parentFd, name);
     } else {
       sys.renameat2(this.work.fd, this.tmpName, parentFd, name, sys.RENAME.NOREPLACE);
       this.tmpName = null;
@@ -210,7 +269,7 @@ class CopyUp {
     const index = this.work.index.rootFd;
     const key = this.indexKey!;
     try {
-      if (this.tmpName === null) sys.linkat(this.fd, '', index, key, AT.EMPTY_PATH);
+      if (this.tmpName === null) linkTmpfile(this.fd, index, key);
       else {
         sys.renameat2(this.work.fd, this.tmpName, index, key, sys.RENAME.NOREPLACE);
         this.tmpName = null;
@@ -336,7 +395,7 @@ async function completeMetacopy(ctx: OverlayContext, work: WorkDir, node: Overla
     } finally {
       sys.close(src);
     }
-    if (!ctx.config.volatile) await sys.fsyncAsync(dst);
+    if (!ctx.config.volatile) await sys.fdatasyncAsync(dst);
     for (const x of ctx.xattrs.markerNames('metacopy')) {
       try {
         sys.fremovexattr(dst, x);

@@ -108,7 +108,7 @@ export async function createObject(
     fd = makeObject(dirFd, name, obj, uid, gid, inheritSgid);
   }
   ctx.invalidate(path);
-  ctx.invalidate(parentPath);
+  ctx.invalidateListing(parentPath);
   return { node: currentNode(ctx, path), fd };
 }
 
@@ -141,7 +141,7 @@ export async function link(ctx: OverlayContext, srcPath: string, parentPath: str
   }
   ctx.invalidate(srcPath);
   ctx.invalidate(path);
-  ctx.invalidate(parentPath);
+  ctx.invalidateListing(parentPath);
   const linked = currentNode(ctx, path);
   adjustLinkCount(ctx, linked, +1);
   return linked;
@@ -175,7 +175,7 @@ export async function remove(ctx: OverlayContext, parentPath: string, name: stri
   }
   if (dir) ctx.invalidateTree(path);
   else ctx.invalidate(path);
-  ctx.invalidate(parentPath);
+  ctx.invalidateListing(parentPath);
 }
 
 export interface RenameFlags {
@@ -243,8 +243,8 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
   }
   ctx.invalidateTree(oldPath);
   ctx.invalidateTree(newPath);
-  ctx.invalidate(oldParentPath);
-  ctx.invalidate(newParentPath);
+  ctx.invalidateListing(oldParentPath);
+  ctx.invalidateListing(newParentPath);
 }
 
 function sameObject(a: OverlayNode, b: OverlayNode): boolean {

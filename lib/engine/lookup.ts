@@ -44,8 +44,8 @@ export function checkName(name: string, syscall: string, path: string): void {
 /**
  * Collects the layer objects behind one merged name, top down, following overlayfs rules:
  * a whiteout ends the search; the first non-directory is the answer (a metacopy upper also takes the
- * regular file below for its data); directories merge until an opaque one; a directory with a
- * redirect continues at the path it names.
+ * regular file below for its data, at the path its redirect names if it has one); directories merge
+ * until an opaque one; a directory with a redirect continues at the path it names.
  */
 class EntryCollector {
   readonly entries: RealEntry[] = [];
@@ -67,6 +67,8 @@ class EntryCollector {
       if (isRegStat(found.stat)) {
         this.entries.push(found);
         this.dataIndex = this.entries.length - 1;
+        // A chain of metacopies (an upper one over a lower one): the data is further down still.
+        if (this.metacopyData(found)) return this.redirect === null;
       }
       return this.finish();
     }
@@ -74,11 +76,7 @@ class EntryCollector {
     if (!isDirStat(found.stat)) {
       if (!first) return this.finish(); // a non-directory below a directory is hidden by it
       this.entries.push(found);
-      const { dir, name } = splitPath(found.path);
-      if (isRegStat(found.stat) && found.layer.isUpper && isMetacopy(this.ctx, found.layer, dir, name)) {
-        this.wantsData = true;
-        return true;
-      }
+      if (this.metacopyData(found)) return this.redirect === null;
       return this.finish();
     }
     if (!first && !isDirStat(this.entries[0].stat)) return this.finish();
@@ -97,10 +95,39 @@ class EntryCollector {
     return true;
   }
 
+  /**
+   * For a metacopy regular file (its data lives below): starts the search for the data, at the path
+   * its redirect names if it has one, and returns true. An upper layer, or a lower one (the upper
+   * of an earlier mount, as the kernel reads it with metacopy=on), may hold metacopies. An empty
+   * lower file is not asked (no data to find). (st_blocks cannot spare the xattr read: ext4 counts
+   * an external xattr block, which a kernel metacopy with origin and redirect often has.)
+   */
+  private metacopyData(found: RealEntry): boolean {
+    if (!isRegStat(found.stat) || (!found.layer.isUpper && found.stat.size === 0)) return false;
+    const { dir, name } = splitPath(found.path);
+    if (!isMetacopy(this.ctx, found.layer, dir, name)) return false;
+    this.wantsData = true;
+    // The kernel writes a redirect on a metacopy it renames or links (its data stays at the old
+    // name below): the data is looked for where the redirect points, as ovl_lookup does.
+    const target = this.ctx.config.redirectFollow ? readRedirect(this.ctx, found.layer, dir, name) : null;
+    if (target !== null) this.redirect = { fromLayer: found.layer, target };
+    return true;
+  }
+
   private finish(): false {
     this.done = true;
     return false;
   }
+}
+
+/** The `overlay.redirect` of a non-directory (metacopy) object, or null. */
+function readRedirect(ctx: OverlayContext, layer: Layer, dirRel: string, name: string): string | null {
+  const fd = layer.dirFd(dirRel);
+  for (const x of ctx.xattrs.markerNames('redirect')) {
+    const v = sys.getxattrat(fd, name, x);
+    if (v !== null && v.length > 0) return v.toString('utf8');
+  }
+  return null;
 }
 
 /** Normalizes an absolute redirect into a layer-relative path, refusing anything that climbs out. */

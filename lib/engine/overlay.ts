@@ -16,13 +16,22 @@ import { getXattr, listXattrs } from './xattr';
 
 /** An open directory: its listing, taken at open time, read at any offset. */
 export class DirHandle {
-  constructor(readonly node: OverlayNode, readonly entries: DirEntry[]) {}
+  private listing: DirEntry[] | null = null;
+
+  constructor(readonly node: OverlayNode, private readonly list: () => DirEntry[]) {}
+
+  /** The listing, taken at the first read (an opendir the kernel answers from its cache costs nothing). */
+  get entries(): DirEntry[] {
+    this.listing ??= this.list();
+    return this.listing;
+  }
 
   /** Entries from `offset` on (offset k = the k-th entry, as telldir/seekdir cookies), at most `max`. */
   read(offset: number, max = Infinity): { entry: DirEntry; nextOffset: number }[] {
+    const entries = this.entries;
     const out: { entry: DirEntry; nextOffset: number }[] = [];
-    for (let i = Math.max(0, offset); i < this.entries.length && out.length < max; i++) {
-      out.push({ entry: this.entries[i], nextOffset: i + 1 });
+    for (let i = Math.max(0, offset); i < entries.length && out.length < max; i++) {
+      out.push({ entry: entries[i], nextOffset: i + 1 });
     }
     return out;
   }
@@ -47,6 +56,11 @@ export class Overlay {
       this.ctx.close();
       throw err;
     }
+  }
+
+  /** Changes with every change of the merged tree: a node looked up under the same value is current. */
+  get generation(): number {
+    return this.ctx.generation;
   }
 
   get root(): OverlayNode {
@@ -133,7 +147,7 @@ export class Overlay {
   opendir(target: NodeOrPath): DirHandle {
     const node = this.resolve(target);
     if (!node.isDir) throw new OverlayError('ENOTDIR', 'opendir', '/' + node.path);
-    return new DirHandle(node, listDirectory(this.ctx, node, this.parentOf(node).ino));
+    return new DirHandle(node, () => listDirectory(this.ctx, node, this.parentOf(node).ino));
   }
 
   /** Names of a directory without '.' and '..' (a convenience over opendir). */

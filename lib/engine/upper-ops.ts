@@ -1,10 +1,11 @@
 import * as sys from '../sys';
 import { AT, O, RENAME, S } from '../sys';
 import type { OverlayContext } from './context';
-import { dirIndexOf, hitPosition, isOciWhiteoutHit } from './dir-index';
+import { hitPosition, isOciWhiteoutHit } from './dir-index';
+import { NAME_MAX } from './lookup';
 import { hasCode } from './errors';
 import type { OverlayNode } from './node';
-import { isDeviceWhiteout } from './whiteout';
+import { OCI_WHITEOUT_PREFIX, isDeviceWhiteout } from './whiteout';
 import type { WorkDir } from './workdir';
 import { removeTree } from './workdir';
 
@@ -19,13 +20,15 @@ export function lowerHasName(ctx: OverlayContext, parent: OverlayNode, name: str
   if (first < 0) return false;
   const probeAt = (pos: number): 'object' | 'whiteout' | null => {
     const e = parent.entries[pos];
-    const st = sys.tryStatx(e.layer.dirFd(e.path), name);
-    if (st === null) return null;
-    return isDeviceWhiteout(st) ? 'whiteout' : 'object';
+    const fd = e.layer.dirFd(e.path);
+    const st = sys.tryStatx(fd, name);
+    if (st !== null) return isDeviceWhiteout(st) ? 'whiteout' : 'object';
+    return name.length <= NAME_MAX - OCI_WHITEOUT_PREFIX.length && sys.tryStatx(fd, OCI_WHITEOUT_PREFIX + name) !== null ? 'whiteout' : null;
   };
-  if (parent.entries.length > 1) {
-    const codes = dirIndexOf(ctx, parent).hits.get(name) ?? [];
-    for (const code of codes) {
+  // Ask the index when there is one; else each lower layer in turn (cheaper than building it).
+  const index = parent.entries.length > 1 ? ctx.dirIndexes.get(parent.path) : undefined;
+  if (index !== undefined) {
+    for (const code of index.hits.get(name) ?? []) {
       const pos = hitPosition(code);
       if (pos < first) continue;
       if (isOciWhiteoutHit(code)) return false;
@@ -34,7 +37,11 @@ export function lowerHasName(ctx: OverlayContext, parent: OverlayNode, name: str
     }
     return false;
   }
-  return probeAt(first) === 'object';
+  for (let pos = first; pos < parent.entries.length; pos++) {
+    const found = probeAt(pos);
+    if (found !== null) return found === 'object';
+  }
+  return false;
 }
 
 /** What the upper directory holds at `name`: nothing, a whiteout, or a real object. */
@@ -60,9 +67,12 @@ export function writeWhiteout(ctx: OverlayContext, work: WorkDir, dirFd: number,
     return;
   }
   markDir();
-  const fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.WRONLY, 0o000);
+  // Made writable, marked, then mode 0: setxattr checks write permission, which only root skips.
+  // Not root, the server must still read the marker back (getxattr checks read permission): 0400.
+  const fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.WRONLY, 0o600);
   try {
     sys.fsetxattr(fd, ctx.xattrs.whiteout, Buffer.alloc(0));
+    sys.fchmod(fd, (process.geteuid?.() ?? 0) === 0 ? 0 : 0o400);
   } finally {
     sys.close(fd);
   }
@@ -73,6 +83,7 @@ export function markXwhiteouts(ctx: OverlayContext, dirPath: string): void {
   const { dirFd, name } = upperParentOf(ctx, dirPath);
   if (sys.getxattrat(dirFd, name, ctx.xattrs.opaque) !== null) return;
   sys.setxattrat(dirFd, name, ctx.xattrs.opaque, Buffer.from('x'));
+  ctx.invalidate(dirPath); // its node records whether it holds xattr whiteouts
 }
 
 /** (parent fd, name) addressing of an upper path; the root is ('' on the root fd). */

@@ -65,7 +65,7 @@ export function readDirMarkers(ctx: OverlayContext, layer: Layer, dirRel: string
   return markers;
 }
 
-/** True for an upper regular file whose data still lives in a lower layer (`overlay.metacopy`). */
+/** True for a regular file whose data still lives in a layer below (`overlay.metacopy`). */
 export function isMetacopy(ctx: OverlayContext, layer: Layer, dirRel: string, name: string): boolean {
   const fd = layer.dirFd(dirRel);
   return ctx.xattrs.markerNames('metacopy').some((x) => sys.getxattrat(fd, name, x) !== null);

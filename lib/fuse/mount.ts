@@ -1,12 +1,16 @@
 /**
- * mountFuse: open /dev/fuse, mount(2) it (root only), serve it with a FuseSession and resolve once INIT
- * has been answered. Stale mounts ("Transport endpoint is not connected") on the mountpoint are cleared
- * with a lazy umount first; a process 'exit' hook lazily unmounts whatever is still mounted.
- * Not implemented: unprivileged mounting through fusermount3 (_FUSE_COMMFD): non-root callers get EPERM.
+ * mountFuse: mount a FUSE filesystem, serve it with a FuseSession and resolve once INIT has been
+ * answered. Two ways in:
+ *  - root: open /dev/fuse and mount(2) it ourselves;
+ *  - anyone else (or `fusermount: true`): fusermount3 (setuid root) mounts it and hands the fd back
+ *    over a socket (_FUSE_COMMFD, as libfuse does); unmounting goes through `fusermount3 -u`.
+ *    Passthrough is not available then (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN).
+ * Stale mounts ("Transport endpoint is not connected") on the mountpoint are cleared with a lazy
+ * umount first; a process 'exit' hook lazily unmounts whatever is still mounted.
  */
 import * as fs from 'fs';
 import * as sys from '../sys';
-import { FuseSession, FuseSessionOptions } from './session';
+import { FuseSession, FuseSessionOptions, sessionMaxWrite } from './session';
 import type { FuseOperations } from './operations';
 
 export interface MountOptions extends FuseSessionOptions {
@@ -15,6 +19,7 @@ export interface MountOptions extends FuseSessionOptions {
   fsname?: string;
   /** type becomes 'fuse.<subtype>' (default 'layerfs') */
   subtype?: string;
+  /** unprivileged, this needs `user_allow_other` in /etc/fuse.conf */
   allowOther?: boolean;
   defaultPermissions?: boolean;
   readOnly?: boolean;
@@ -22,38 +27,57 @@ export interface MountOptions extends FuseSessionOptions {
   mountFlags?: number;
   /** wait this long for INIT before giving up (ms, default 10000) */
   initTimeoutMs?: number;
+  /** mount through fusermount3 (default: when not root) */
+  fusermount?: boolean;
 }
 
 export interface FuseMount {
   readonly mountpoint: string;
   readonly session: FuseSession;
-  /** umount2 (lazy if busy), then wait for the session to end; idempotent */
+  /** true when mounted through fusermount3 (unprivileged) */
+  readonly viaFusermount: boolean;
+  /** umount2 / fusermount3 -u (lazy if busy), then wait for the session to end; idempotent */
   unmount(): Promise<void>;
 }
 
-const live = new Set<string>();
+/** live mounts: mountpoint -> mounted through fusermount3 */
+const live = new Map<string, boolean>();
 let exitHook = false;
+
+function detach(mp: string, viaFusermount: boolean): void {
+  if (viaFusermount) sys.fusermountUnmount(mp, true);
+  else sys.umount2(mp, sys.MNT.DETACH);
+}
 
 function installExitHook(): void {
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
-    for (const mp of live) {
-      try { sys.umount2(mp, sys.MNT.DETACH); } catch { /* nothing we can do */ }
+    for (const [mp, viaFusermount] of live) {
+      try { detach(mp, viaFusermount); } catch { /* nothing we can do */ }
     }
     live.clear();
   });
 }
 
-/** lazily unmount a dead FUSE mount left on mountpoint (stat gives ENOTCONN); true if one was cleared */
-export function clearStaleMount(mountpoint: string): boolean {
+function isRoot(): boolean {
+  return (process.getuid?.() ?? 0) === 0;
+}
+
+/**
+ * lazily unmount a dead FUSE mount left on mountpoint (stat gives ENOTCONN); true if one was cleared.
+ * Not root, this goes through `fusermount3 -u -z` (which only unmounts the caller's own mounts).
+ */
+export function clearStaleMount(mountpoint: string, viaFusermount = !isRoot()): boolean {
   try {
+    // statfs always reaches the server (a stat may be answered from the kernel's attribute cache).
     fs.statSync(mountpoint);
+    fs.statfsSync(mountpoint);
     return false;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOTCONN') throw e;
   }
-  sys.umount2(mountpoint, sys.MNT.DETACH);
+  detach(mountpoint, viaFusermount);
   return true;
 }
 
@@ -61,40 +85,77 @@ function escapeOpt(s: string): string {
   return s.replace(/[\\,]/g, (c) => `\\${c}`);
 }
 
+/** fusermount3 -o options for these mount flags (it adds nosuid,nodev itself for non-root) */
+function fusermountFlagOpts(flags: number): string[] {
+  const names: [number, string][] = [
+    [sys.MS.RDONLY, 'ro'], [sys.MS.NOSUID, 'nosuid'], [sys.MS.NODEV, 'nodev'], [sys.MS.NOEXEC, 'noexec'],
+    [sys.MS.NOATIME, 'noatime'], [sys.MS.NODIRATIME, 'nodiratime'], [sys.MS.DIRSYNC, 'dirsync'],
+    [sys.MS.SYNCHRONOUS, 'sync'],
+  ];
+  return names.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}
+
 export async function mountFuse(opts: MountOptions, ops: FuseOperations): Promise<FuseMount> {
   const mp = opts.mountpoint;
-  clearStaleMount(mp);
-  const st = fs.statSync(mp);
-  const rootmode = (st.mode & 0o170000).toString(8);
+  const viaFusermount = opts.fusermount ?? !isRoot();
+  clearStaleMount(mp, viaFusermount);
   installExitHook();
-  const fd = sys.fuseOpen();
-  const session = new FuseSession(fd, ops, opts);
-  const data = [
-    `fd=${fd}`, `rootmode=${rootmode}`, `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
-    ...(opts.allowOther ? ['allow_other'] : []),
-    ...(opts.defaultPermissions ? ['default_permissions'] : []),
-    `max_read=${session.maxWrite}`,
-  ].join(',');
   let flags = sys.MS.NOSUID | sys.MS.NODEV | (opts.mountFlags ?? 0);
   if (opts.readOnly) flags |= sys.MS.RDONLY;
   const subtype = opts.subtype ?? 'layerfs';
-  try {
-    sys.fuseMount(escapeOpt(opts.fsname ?? 'layerfs'), mp, subtype ? `fuse.${subtype}` : 'fuse', flags, data);
-    // only now: before mount(2) the device has no connection and read(2) fails with EPERM
-    session.start();
-  } catch (e) {
-    session.close();
-    throw e;
+  const fsname = escapeOpt(opts.fsname ?? 'layerfs');
+  let session: FuseSession;
+  if (viaFusermount) {
+    if (opts.passthrough) opts.debug?.('passthrough off: not available to an unprivileged (fusermount3) mount, FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN');
+    const sessionOpts: FuseSessionOptions = { ...opts, passthrough: false };
+    // fusermount3 fills in fd=, rootmode=, user_id= and group_id= itself (and refuses them from us)
+    const data = [
+      `fsname=${fsname}`, ...(subtype ? [`subtype=${escapeOpt(subtype)}`] : []),
+      ...fusermountFlagOpts(flags),
+      ...(opts.allowOther ? ['allow_other'] : []),
+      ...(opts.defaultPermissions ? ['default_permissions'] : []),
+      `max_read=${sessionMaxWrite(sessionOpts)}`,
+    ].join(',');
+    opts.debug?.(`mounting ${mp} through fusermount3 -o ${data}`);
+    const fd = sys.fuseMountFusermount(mp, data); // mounted when it returns
+    session = new FuseSession(fd, ops, sessionOpts);
+    try {
+      session.start();
+    } catch (e) {
+      session.close();
+      try { sys.fusermountUnmount(mp, true); } catch { /* gone */ }
+      throw e;
+    }
+  } else {
+    const st = fs.statSync(mp);
+    const rootmode = (st.mode & 0o170000).toString(8);
+    const fd = sys.fuseOpen();
+    session = new FuseSession(fd, ops, opts);
+    const data = [
+      `fd=${fd}`, `rootmode=${rootmode}`, `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
+      ...(opts.allowOther ? ['allow_other'] : []),
+      ...(opts.defaultPermissions ? ['default_permissions'] : []),
+      `max_read=${session.maxWrite}`,
+    ].join(',');
+    try {
+      sys.fuseMount(fsname, mp, subtype ? `fuse.${subtype}` : 'fuse', flags, data);
+      // only now: before mount(2) the device has no connection and read(2) fails with EPERM
+      session.start();
+    } catch (e) {
+      session.close();
+      throw e;
+    }
   }
-  live.add(mp);
+  live.set(mp, viaFusermount);
   let unmounted: Promise<void> | undefined;
   const unmount = (): Promise<void> => {
     unmounted ??= (async () => {
       live.delete(mp);
       try {
-        sys.umount2(mp, 0);
+        if (viaFusermount) sys.fusermountUnmount(mp);
+        else sys.umount2(mp, 0);
       } catch (e) {
-        if (sys.isSysError(e, 'EBUSY')) sys.umount2(mp, sys.MNT.DETACH);
+        if (sys.isSysError(e, 'EBUSY')) detach(mp, viaFusermount);
         else if (!sys.isSysError(e, 'EINVAL') && !sys.isSysError(e, 'ENOENT')) throw e; // EINVAL: not mounted
       }
       // after umount the reader gets ENODEV; a lazy umount with busy files may keep it alive: cap the wait
@@ -117,5 +178,5 @@ export async function mountFuse(opts: MountOptions, ops: FuseOperations): Promis
   } finally {
     clearTimeout(timer);
   }
-  return { mountpoint: mp, session, unmount };
+  return { mountpoint: mp, session, viaFusermount, unmount };
 }

@@ -33,6 +33,11 @@ export interface FuseSessionOptions {
   log?: (msg: string) => void;
 }
 
+/** The WRITE payload limit a session with these options negotiates (also the mount's max_read). */
+export function sessionMaxWrite(opts: FuseSessionOptions): number {
+  return Math.min(opts.maxWrite ?? 1024 * 1024, 256 * PAGE);
+}
+
 export interface Negotiated {
   major: number; minor: number; flags: bigint; kernelFlags: bigint; maxWrite: number; maxPages: number;
   passthrough: boolean; setxattrExt: boolean;
@@ -94,7 +99,7 @@ export class FuseSession {
   }
 
   get maxWrite(): number {
-    return Math.min(this.opts.maxWrite ?? 1024 * 1024, 256 * PAGE);
+    return sessionMaxWrite(this.opts);
   }
 
   /** start reading requests (call right after mount(2): before it, reads fail with EPERM) */
@@ -358,8 +363,10 @@ export class FuseSession {
       return enc.errorReply(u, EPROTO);
     }
     const minor = Math.min(k.minor, FUSE_KERNEL_MINOR_VERSION);
+    // READDIRPLUS always (not _AUTO): every listing carries the entries' attributes, so a walk that
+    // stats what it lists needs no LOOKUP per name (each request is a round trip to this thread).
     let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
-      | INIT.DO_READDIRPLUS | INIT.READDIRPLUS_AUTO | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
+      | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
     if (this.opts.writeback) want |= INIT.WRITEBACK_CACHE;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;

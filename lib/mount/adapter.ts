@@ -10,7 +10,8 @@ import { NodeTable, ROOT_ID } from './node-table';
 export interface CacheTimeouts {
   /** for objects in lower layers (seconds) */
   lower: number;
-  /** for objects in the upper layer, which writes change (seconds) */
+  /** for objects in the upper layer (seconds): they change only through this mount, and the kernel
+   *  drops what it cached itself when it changes them (writes, unlink, rename) */
   upper: number;
 }
 
@@ -51,7 +52,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   constructor(
     private readonly ov: Overlay,
-    private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 1 },
+    private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 60 },
     private readonly uids = new IdMap(),
     private readonly gids = new IdMap(),
   ) {}
@@ -70,14 +71,19 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   private timeoutFor(node: OverlayNode): number {
+    // The root stays short: a stat of the mountpoint is how a dead server is noticed.
+    if (node.path === '') return 1;
     return node.isUpper ? this.timeouts.upper : this.timeouts.lower;
   }
 
   /** An entry reply for `path`, counting the kernel's new reference. */
-  private entry(path: string): fuse.FuseEntry {
-    const node = this.ov.resolve(path);
+  private entry(path: string, found?: OverlayNode): fuse.FuseEntry {
+    const node = found ?? this.ov.resolve(path);
     const attr = this.ov.getattr(node);
     const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
+    const n = this.nodes.get(nodeid);
+    n.node = node;
+    n.gen = this.ov.generation;
     const t = this.timeoutFor(node);
     return { nodeid, attr: this.fuseAttr(attr), entryTimeout: t, attrTimeout: t };
   }
@@ -86,6 +92,18 @@ export class OverlayFuseOps implements FuseOperations {
     const n = this.nodes.get(nodeid);
     if (n.detached) throw Object.assign(new Error(`node ${nodeid} has no name any more`), { code: 'ENOENT' });
     return n.path;
+  }
+
+  /** The engine node behind `nodeid`: the one remembered while nothing changed, else looked up by path. */
+  private nodeOf(nodeid: number): OverlayNode {
+    const n = this.nodes.get(nodeid);
+    if (n.detached) throw Object.assign(new Error(`node ${nodeid} has no name any more`), { code: 'ENOENT' });
+    const gen = this.ov.generation;
+    if (n.node === undefined || n.gen !== gen) {
+      n.node = this.ov.resolve(n.path);
+      n.gen = gen;
+    }
+    return n.node;
   }
 
   /** The node id the object at `path` has (or would get), or null if there is none. */
@@ -103,16 +121,16 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
-    const node = this.ov.resolve(path);
+    const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
     return { attr: this.fuseAttr(this.ov.getattr(node)), attrTimeout: this.timeoutFor(node) };
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const node = this.ov.tryLookup(this.ov.resolve(this.path(a.nodeid)), a.name);
+    const node = this.ov.tryLookup(this.nodeOf(a.nodeid), a.name);
     // A negative entry the kernel may cache: lower layers do not change, the upper only through us.
     if (node === null) return { nodeid: 0, attr: toFuseAttr(this.ov.getattr(''), 0), entryTimeout: this.timeouts.upper };
-    return this.entry(path);
+    return this.entry(path, node);
   }
 
   forget(_ctx: FuseContext, a: fuse.ForgetIn): void {
@@ -224,6 +242,9 @@ export class OverlayFuseOps implements FuseOperations {
   async link(_ctx: FuseContext, a: fuse.LinkIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.newName);
     await this.ov.link(this.path(a.oldNodeid), path);
+    // The reply must name the inode the kernel linked (it updates that one's link count from the
+    // reply): a copy-up that gave the object a new number (a lower symlink or fifo) keeps the node id.
+    this.nodes.rebind(a.oldNodeid, this.ov.getattr(path).ino);
     return this.entry(path);
   }
 
@@ -257,6 +278,8 @@ export class OverlayFuseOps implements FuseOperations {
       }
     }
     this.files.set(fh, { handle, backingId, nodeid });
+    // No FOPEN_KEEP_CACHE for files: a handle opened on the lower file before a copy-up would fill
+    // the inode's page cache with the old data, and later opens would be served that.
     return backingId > 0 ? { fh, backingId } : { fh };
   }
 
@@ -335,7 +358,9 @@ export class OverlayFuseOps implements FuseOperations {
   opendir(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut {
     const fh = this.nextFh++;
     this.dirs.set(fh, this.ov.opendir(this.path(a.nodeid)));
-    return { fh, openFlags: fuse.FOPEN.CACHE_DIR };
+    // The kernel keeps listings across opens: it drops them itself when it changes the directory,
+    // and nothing else changes a layer under the mount.
+    return { fh, openFlags: fuse.FOPEN.CACHE_DIR | fuse.FOPEN.KEEP_CACHE };
   }
 
   readdir(_ctx: FuseContext, a: fuse.ReadIn): fuse.DirEntry[] {

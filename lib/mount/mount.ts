@@ -34,7 +34,9 @@ function installHooks(): void {
   process.on('exit', () => {
     for (const mp of live) {
       try {
-        sys.umount2(mp, sys.MNT.DETACH);
+        // not root: only fusermount3 may unmount (and only our own mounts)
+        if (process.getuid?.() === 0) sys.umount2(mp, sys.MNT.DETACH);
+        else sys.fusermountUnmount(mp, true);
       } catch {
         /* gone already */
       }

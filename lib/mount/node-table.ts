@@ -5,13 +5,21 @@
  * the table only holds what the kernel caches. An object can be given a fresh node id (`renew`): the
  * kernel then makes it a new inode at its next lookup, while open files keep the old one.
  */
+import type { OverlayNode } from '../engine';
+
 export interface TableNode {
   nodeid: number;
   ino: number;
+  /** A merged path that reaches it (one of `names`). */
   path: string;
+  /** Every name the kernel learned for it (hard links have several): one unlinked, another serves. */
+  names: Set<string>;
   nlookup: number;
   /** Its name was unlinked or renamed over: `path` now names another object (or none). */
   detached?: boolean;
+  /** The engine's node for `path`, valid while the engine's generation is `gen`. */
+  node?: OverlayNode;
+  gen?: number;
 }
 
 export const ROOT_ID = 1;
@@ -23,7 +31,7 @@ export class NodeTable {
   private nextId = ROOT_ID + 1;
 
   constructor() {
-    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, ino: 0, path: '', nlookup: 1 });
+    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, ino: 0, path: '', names: new Set(['']), nlookup: 1 });
   }
 
   get size(): number {
@@ -48,14 +56,28 @@ export class NodeTable {
     const n = nodeid === undefined ? undefined : this.byId.get(nodeid);
     if (n === undefined) {
       nodeid = this.nextId++;
-      this.byId.set(nodeid, { nodeid, ino, path, nlookup: 1 });
+      this.byId.set(nodeid, { nodeid, ino, path, names: new Set([path]), nlookup: 1 });
       this.byIno.set(ino, nodeid);
     } else {
       n.nlookup++;
+      if (n.detached) n.names.clear();
+      n.names.add(path);
       n.path = path;
       n.detached = false;
     }
     return nodeid!;
+  }
+
+  /**
+   * The object of `nodeid` has overlay inode number `ino` now (a copy-up that did not keep the
+   * number): later lookups of it must answer the same node id, which the kernel knows.
+   */
+  rebind(nodeid: number, ino: number): void {
+    const n = this.byId.get(nodeid);
+    if (n === undefined || nodeid === ROOT_ID || n.ino === ino) return;
+    if (this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
+    n.ino = ino;
+    this.byIno.set(ino, nodeid);
   }
 
   /** The next lookup of this object gets a new node id (the kernel a new inode); the old stays until forgotten. */
@@ -64,10 +86,18 @@ export class NodeTable {
     if (n !== undefined && this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
   }
 
-  /** The node `nodeid` lost its name `path` (unlink, rmdir, renamed over): it must not follow it. */
+  /**
+   * The node `nodeid` lost its name `path` (unlink, rmdir, renamed over): it must not follow it. A
+   * hard link keeps being reached through another of its names.
+   */
   detach(nodeid: number, path: string): void {
     const n = this.byId.get(nodeid);
-    if (n !== undefined && nodeid !== ROOT_ID && n.path === path) n.detached = true;
+    if (n === undefined || nodeid === ROOT_ID) return;
+    n.names.delete(path);
+    if (n.path !== path) return;
+    const other = n.names.values().next();
+    if (other.done) n.detached = true;
+    else n.path = other.value;
   }
 
   forget(nodeid: number, count: number): void {
@@ -84,10 +114,16 @@ export class NodeTable {
   /** After a rename: every node at or below `from` now lives under `to`. */
   moved(from: string, to: string, exchanged: boolean): void {
     const a = from + '/', b = to + '/';
+    const move = (p: string) => {
+      if (p === from || p.startsWith(a)) return to + p.slice(from.length);
+      if (exchanged && (p === to || p.startsWith(b))) return from + p.slice(to.length);
+      return p;
+    };
     for (const n of this.byId.values()) {
       if (n.nodeid === ROOT_ID || n.detached) continue;
-      if (n.path === from || n.path.startsWith(a)) n.path = to + n.path.slice(from.length);
-      else if (exchanged && (n.path === to || n.path.startsWith(b))) n.path = from + n.path.slice(to.length);
+      n.path = move(n.path);
+      if (n.names.size > 1) n.names = new Set([...n.names].map(move));
+      else n.names = new Set([n.path]);
     }
   }
 }

@@ -70,14 +70,26 @@ export function checkMountpoint(mountpoint: unknown): string {
 /** Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers. */
 export async function startServer(options: MountOptions): Promise<Server> {
   const mountpoint = checkMountpoint(options.mountpoint);
-  const overlay = Overlay.open(overlayOptionsOf(options));
-  const ops = new OverlayFuseOps(overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid));
   const root = process.getuid?.() === 0;
+  const overlayOptions = overlayOptionsOf(options);
+  if (!root && overlayOptions.userxattr === undefined) {
+    // trusted.* xattrs need CAP_SYS_ADMIN: an unprivileged overlay keeps its markers in user.overlay.*
+    // (as the kernel's unprivileged overlay with -o userxattr)
+    overlayOptions.userxattr = true;
+    options.debug?.('not root: userxattr on (overlay markers in user.overlay.*)');
+    if (overlayOptions.metacopy === undefined) {
+      // the kernel refuses metacopy with userxattr: keep the upper readable by its unprivileged overlay
+      overlayOptions.metacopy = false;
+      options.debug?.('not root: metacopy off (the kernel does not allow it with userxattr)');
+    }
+  }
   const wantPassthrough = options.passthrough ?? 'auto';
   if (wantPassthrough === true && !root) {
-    overlay.close();
     throw new ConfigError('EPERM', 'passthrough', 'passthrough needs root (CAP_SYS_ADMIN)');
   }
+  if (!root) options.debug?.('not root: mounting through fusermount3; passthrough off (needs CAP_SYS_ADMIN)');
+  const overlay = Overlay.open(overlayOptions);
+  const ops = new OverlayFuseOps(overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid));
   let fm: FuseMount;
   try {
     fm = await mountFuse(
@@ -99,6 +111,8 @@ export async function startServer(options: MountOptions): Promise<Server> {
     throw err;
   }
   const session = fm.session;
+  // Start libuv's thread pool now, not in the first copy-up a user waits for.
+  fs.stat(mountpoint, () => undefined);
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }

@@ -3,8 +3,11 @@
  * passthrough ioctls (FUSE_DEV_IOC_BACKING_OPEN/CLOSE). Failures throw SysError, except the reply
  * writes, which return -errno (ENOENT there means the request was interrupted: not fatal).
  */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import { native, NativeReaderHandle } from './native';
-import { check } from './errors';
+import { check, SysError } from './errors';
 
 export const MNT = native.MNT;
 export const MS = native.MS;
@@ -17,6 +20,58 @@ export function fuseOpen(): number {
 /** mount(2); data like 'fd=N,rootmode=40000,user_id=0,group_id=0,allow_other' */
 export function fuseMount(source: string, target: string, fstype: string, flags: number, data: string): void {
   check(native.fuseMount(source, target, fstype, flags, data), 'mount', target);
+}
+
+/**
+ * The fusermount3 program: $LAYERFS_FUSERMOUNT, else the first fusermount3 (then fusermount) on
+ * PATH or in /usr/bin, /bin. Throws ENOENT when there is none.
+ */
+export function findFusermount(): string {
+  const forced = process.env.LAYERFS_FUSERMOUNT;
+  if (forced) return forced;
+  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d !== ''), '/usr/bin', '/bin'];
+  for (const name of ['fusermount3', 'fusermount']) {
+    for (const dir of dirs) {
+      const p = path.join(dir, name);
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return p;
+      } catch { /* next */ }
+    }
+  }
+  const err = new SysError(2, 'exec', 'fusermount3');
+  err.message = 'ENOENT: fusermount3 not found (install fuse3, or set LAYERFS_FUSERMOUNT)';
+  throw err;
+}
+
+/**
+ * Unprivileged mount: runs fusermount3 (setuid root), which opens /dev/fuse, mounts it on
+ * `mountpoint` with `opts` (fsname=,subtype=,allow_other,default_permissions,ro,max_read=...;
+ * it adds rootmode/user_id/group_id, nosuid and nodev itself) and hands the fd back over a socket
+ * (_FUSE_COMMFD, as libfuse does). Returns the fd (O_NONBLOCK|O_CLOEXEC), mounted already.
+ * Throws a SysError whose message carries fusermount3's own error line.
+ */
+export function fuseMountFusermount(mountpoint: string, opts: string, program = findFusermount()): number {
+  const r = native.fuseMountFusermount(program, mountpoint, opts);
+  if (r.fd >= 0) return r.fd;
+  const err = new SysError(-r.fd, 'fusermount3', mountpoint);
+  const said = r.stderr.trim().split('\n').filter((l) => l !== '').pop();
+  if (said !== undefined) err.message = `${err.code}: ${said}`;
+  throw err;
+}
+
+/** `fusermount3 -u [-z] mountpoint` (unprivileged unmount); throws with fusermount3's message on failure. */
+export function fusermountUnmount(mountpoint: string, lazy = false, program = findFusermount()): void {
+  const r = spawnSync(program, ['-u', ...(lazy ? ['-z'] : []), '--', mountpoint], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    const said = (r.stderr ?? '').trim().split('\n').pop() ?? '';
+    const code = /not mounted|not found in/.test(said) ? 'EINVAL' : /busy/i.test(said) ? 'EBUSY' : /No such file/.test(said) ? 'ENOENT' : 'EPERM';
+    const errno = { EINVAL: 22, EBUSY: 16, ENOENT: 2, EPERM: 1 }[code];
+    const err = new SysError(errno, 'fusermount3 -u', mountpoint);
+    if (said !== '') err.message = `${code}: ${said}`;
+    throw err;
+  }
 }
 
 /** umount2(2); flags from MNT (DETACH, FORCE, EXPIRE, UMOUNT_NOFOLLOW) */

@@ -19,6 +19,6 @@ export {
 } from './data';
 export type { FuseReader, FuseReaderMode, FuseReaderCallback } from './fuse';
 export {
-  MNT, MS, fuseOpen, fuseMount, umount2, fuseWrite, fuseWritev, fuseBackingOpen, fuseBackingClose,
+  MNT, MS, fuseOpen, fuseMount, umount2, fuseMountFusermount, fusermountUnmount, findFusermount, fuseWrite, fuseWritev, fuseBackingOpen, fuseBackingClose,
   fuseStartReader, fuseStopReader,
 } from './fuse';

@@ -88,6 +88,7 @@ export interface NativeAddon extends NativeConstants {
   fuseOpen(): Ret;
   fuseMount(source: string, target: string, fstype: string, flags: number, data: string): Ret;
   umount2(target: string, flags: number): Ret;
+  fuseMountFusermount(program: string, mountpoint: string, opts: string): { fd: Ret; stderr: string };
   fuseWrite(fd: Fd, buf: Uint8Array): Ret;
   fuseWritev(fd: Fd, bufs: Uint8Array[]): Ret;
   fuseBackingOpen(devFd: Fd, fileFd: Fd): Ret;

@@ -1,4 +1,4 @@
-/* /dev/fuse transport: open, mount(2)/umount2(2), request readers, reply writes and the
+/* /dev/fuse transport: open, mount(2)/umount2(2), mounting through fusermount3, request readers, reply writes and the
  * passthrough ioctls. Every syscall wrapper returns its result or -errno (never throws).
  *
  * Readers (no mutable globals; all state lives in a per-reader struct owned by its handle):
@@ -13,13 +13,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <uv.h>
+
+extern char **environ;
 
 /* Defined here: the system headers (fuse.h 7.38) predate the passthrough ioctls. */
 struct lfs_fuse_backing_map {
@@ -125,6 +131,123 @@ static LFS_FN(js_fuse_backing_close) {
   if (lfs_arg_i32(env, argv[0], "devFd", &dev) || lfs_arg_u32(env, argv[1], "backingId", &id)) return NULL;
   int r = ioctl(dev, LFS_FUSE_DEV_IOC_BACKING_CLOSE, &id);
   return lfs_int(env, r < 0 ? -errno : r);
+}
+
+/* ---- unprivileged mount through fusermount3 (libfuse's _FUSE_COMMFD protocol) ----
+ * fusermount3 (setuid root) opens /dev/fuse, mounts it on the mountpoint with the given options and
+ * sends the open fd back over the socket named by _FUSE_COMMFD (one byte of data, the fd as
+ * SCM_RIGHTS), then exits. Its stderr is captured through a pipe for the error message. */
+
+/* one fd in SCM_RIGHTS over sock; fd | -1 when none came (peer closed: fusermount3 failed) */
+static int recv_fd(int sock) {
+  char byte;
+  struct iovec iov = { &byte, 1 };
+  union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } ctl;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  memset(&ctl, 0, sizeof ctl);
+  msg.msg_iov = &iov; msg.msg_iovlen = 1;
+  msg.msg_control = ctl.space; msg.msg_controllen = sizeof ctl.space;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  int fd = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      break;
+    }
+  }
+  return fd;
+}
+
+/* fuseMountFusermount(program, mountpoint, opts) -> { fd, stderr }: fd is the mounted /dev/fuse fd
+ * (O_NONBLOCK|O_CLOEXEC) or -errno: -ENOENT when program could not be run, -EPERM when it refused
+ * (its message is in stderr), -EIO when it exited 0 without sending an fd. Blocks until
+ * fusermount3 is done (it does not wait for FUSE INIT). */
+static LFS_FN(js_fuse_mount_fusermount) {
+  LFS_ARGS(3);
+  LFS_STR(prog, 0, "program");
+  char mp_stack_[LFS_PATH_STACK]; lfs_str mp;
+  if (lfs_arg_str(env, argv[1], "mountpoint", mp_stack_, sizeof mp_stack_, &mp)) { lfs_str_free(&prog); return NULL; }
+  char opts_stack_[LFS_PATH_STACK]; lfs_str opts;
+  if (lfs_arg_str(env, argv[2], "opts", opts_stack_, sizeof opts_stack_, &opts)) { lfs_str_free(&prog); lfs_str_free(&mp); return NULL; }
+
+  int result = 0;
+  char errbuf[4096];
+  size_t errlen = 0;
+  int sv[2] = { -1, -1 }, ep[2] = { -1, -1 };
+  char **envp = NULL;
+  char commfd[32];
+  if (prog.has_nul || mp.has_nul || opts.has_nul) { result = -EINVAL; goto out; }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0) { result = -errno; goto out; }
+
+  /* everything the child needs is built before fork: between fork and exec only async-signal-safe calls */
+  size_t n = 0;
+  while (environ && environ[n]) n++;
+  envp = malloc((n + 2) * sizeof *envp);
+  if (!envp) { result = -ENOMEM; goto out; }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) if (strncmp(environ[i], "_FUSE_COMMFD=", 13) != 0) envp[k++] = environ[i];
+  snprintf(commfd, sizeof commfd, "_FUSE_COMMFD=%d", sv[0]);
+  envp[k++] = commfd;
+  envp[k] = NULL;
+  char *args[] = { prog.s, (char *)"-o", opts.s, (char *)"--", mp.s, NULL };
+  sigset_t none;
+  sigemptyset(&none);
+
+  pid_t pid = fork();
+  if (pid < 0) { result = -errno; goto out; }
+  if (pid == 0) {
+    /* child: no signal blocked (a worker thread may block some), sv[0] kept across exec, stderr into the pipe */
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int fl = fcntl(sv[0], F_GETFD);
+    if (fl >= 0) fcntl(sv[0], F_SETFD, fl & ~FD_CLOEXEC);
+    if (ep[1] != STDERR_FILENO) dup2(ep[1], STDERR_FILENO);
+    execve(prog.s, args, envp);
+    static const char msg[] = "cannot execute fusermount3\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+  }
+  close(sv[0]); sv[0] = -1;
+  close(ep[1]); ep[1] = -1;
+  int fd = recv_fd(sv[1]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  /* the child is gone: whatever it wrote is in the pipe (messages are far below the pipe size) */
+  int pfl = fcntl(ep[0], F_GETFL);
+  if (pfl >= 0) fcntl(ep[0], F_SETFL, pfl | O_NONBLOCK);
+  for (;;) {
+    ssize_t r = read(ep[0], errbuf + errlen, sizeof errbuf - 1 - errlen);
+    if (r > 0) { errlen += (size_t)r; if (errlen >= sizeof errbuf - 1) break; continue; }
+    if (r < 0 && errno == EINTR) continue;
+    break;
+  }
+  if (fd >= 0) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    result = fd;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    result = -ENOENT;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    result = -EIO;
+  } else {
+    result = -EPERM;
+  }
+out:
+  if (sv[0] >= 0) close(sv[0]);
+  if (sv[1] >= 0) close(sv[1]);
+  if (ep[0] >= 0) close(ep[0]);
+  if (ep[1] >= 0) close(ep[1]);
+  free(envp);
+  lfs_str_free(&prog); lfs_str_free(&mp); lfs_str_free(&opts);
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "fd", lfs_int(env, result));
+  napi_create_string_utf8(env, errbuf, errlen, &v);
+  napi_set_named_property(env, obj, "stderr", v);
+  return obj;
 }
 
 /* ---- readers ---- */
@@ -421,6 +544,7 @@ void lfs_init_fuse(napi_env env, napi_value exports) {
   lfs_export_fn(env, exports, "fuseOpen", js_fuse_open);
   lfs_export_fn(env, exports, "fuseMount", js_fuse_mount);
   lfs_export_fn(env, exports, "umount2", js_umount2);
+  lfs_export_fn(env, exports, "fuseMountFusermount", js_fuse_mount_fusermount);
   lfs_export_fn(env, exports, "fuseWrite", js_fuse_write);
   lfs_export_fn(env, exports, "fuseWritev", js_fuse_writev);
   lfs_export_fn(env, exports, "fuseBackingOpen", js_fuse_backing_open);

@@ -69,6 +69,6 @@ export function buildTestDeb(dir: string): string {
   fs.writeFileSync(path.join(root, 'DEBIAN/control'), 'Package: layerfs-test\nVersion: 1.0\nArchitecture: all\nMaintainer: layerfs <layerfs@example.invalid>\nDescription: layerfs test package\n');
   for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, `usr/share/layerfs-test/file${i}`), `data ${i}\n`.repeat(100));
   const deb = path.join(dir, 'layerfs-test.deb');
-  execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, deb], { stdio: 'ignore' });
+  execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, deb], { stdio: ['ignore', 'ignore', 'pipe'] });
   return deb;
 }
