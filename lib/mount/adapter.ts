@@ -81,9 +81,13 @@ export class OverlayFuseOps implements FuseOperations {
     const node = found ?? this.ov.resolve(path);
     const attr = this.ov.getattr(node);
     const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
-    const n = this.nodes.get(nodeid);
-    n.node = node;
-    n.gen = this.ov.generation;
+    if (node.isDir) {
+      // Directories are asked for by node id all the time (lookups in them); files are not worth
+      // the memory of keeping their node for as long as the kernel keeps the inode.
+      const n = this.nodes.get(nodeid);
+      n.node = node;
+      n.gen = this.ov.generation;
+    }
     const t = this.timeoutFor(node);
     return { nodeid, attr: this.fuseAttr(attr), entryTimeout: t, attrTimeout: t };
   }
@@ -99,11 +103,13 @@ export class OverlayFuseOps implements FuseOperations {
     const n = this.nodes.get(nodeid);
     if (n.detached) throw Object.assign(new Error(`node ${nodeid} has no name any more`), { code: 'ENOENT' });
     const gen = this.ov.generation;
-    if (n.node === undefined || n.gen !== gen) {
-      n.node = this.ov.resolve(n.path);
+    if (n.node !== undefined && n.gen === gen) return n.node;
+    const node = this.ov.resolve(n.path);
+    if (node.isDir) {
+      n.node = node;
       n.gen = gen;
     }
-    return n.node;
+    return node;
   }
 
   /** The node id the object at `path` has (or would get), or null if there is none. */
@@ -129,7 +135,7 @@ export class OverlayFuseOps implements FuseOperations {
     const path = joinPath(this.path(a.nodeid), a.name);
     const node = this.ov.tryLookup(this.nodeOf(a.nodeid), a.name);
     // A negative entry the kernel may cache: lower layers do not change, the upper only through us.
-    if (node === null) return { nodeid: 0, attr: toFuseAttr(this.ov.getattr(''), 0), entryTimeout: this.timeouts.upper };
+    if (node === null) return { nodeid: 0, attr: toFuseAttr(this.ov.getattr(''), 0), entryTimeout: 1 };
     return this.entry(path, node);
   }
 
@@ -358,9 +364,9 @@ export class OverlayFuseOps implements FuseOperations {
   opendir(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut {
     const fh = this.nextFh++;
     this.dirs.set(fh, this.ov.opendir(this.path(a.nodeid)));
-    // The kernel keeps listings across opens: it drops them itself when it changes the directory,
-    // and nothing else changes a layer under the mount.
-    return { fh, openFlags: fuse.FOPEN.CACHE_DIR | fuse.FOPEN.KEEP_CACHE };
+    // The kernel caches the listing for this open (FOPEN_KEEP_CACHE, keeping it across opens, showed
+    // names already gone in the fuzzer: not used).
+    return { fh, openFlags: fuse.FOPEN.CACHE_DIR };
   }
 
   readdir(_ctx: FuseContext, a: fuse.ReadIn): fuse.DirEntry[] {

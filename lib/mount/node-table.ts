@@ -10,10 +10,10 @@ import type { OverlayNode } from '../engine';
 export interface TableNode {
   nodeid: number;
   ino: number;
-  /** A merged path that reaches it (one of `names`). */
+  /** A merged path that reaches it. */
   path: string;
-  /** Every name the kernel learned for it (hard links have several): one unlinked, another serves. */
-  names: Set<string>;
+  /** Other names the kernel learned for it (hard links): when `path` is unlinked, one of these serves. */
+  others?: string[];
   nlookup: number;
   /** Its name was unlinked or renamed over: `path` now names another object (or none). */
   detached?: boolean;
@@ -31,7 +31,7 @@ export class NodeTable {
   private nextId = ROOT_ID + 1;
 
   constructor() {
-    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, ino: 0, path: '', names: new Set(['']), nlookup: 1 });
+    this.byId.set(ROOT_ID, { nodeid: ROOT_ID, ino: 0, path: '', others: undefined, nlookup: 1, detached: false, node: undefined, gen: 0 });
   }
 
   get size(): number {
@@ -56,12 +56,17 @@ export class NodeTable {
     const n = nodeid === undefined ? undefined : this.byId.get(nodeid);
     if (n === undefined) {
       nodeid = this.nextId++;
-      this.byId.set(nodeid, { nodeid, ino, path, names: new Set([path]), nlookup: 1 });
+      // Every field set at creation: one object shape, properties in-object (200k of these is common).
+      this.byId.set(nodeid, { nodeid, ino, path, others: undefined, nlookup: 1, detached: false, node: undefined, gen: 0 });
       this.byIno.set(ino, nodeid);
     } else {
       n.nlookup++;
-      if (n.detached) n.names.clear();
-      n.names.add(path);
+      if (n.detached) n.others = undefined;
+      else if (n.path !== path && !(n.others?.includes(path) ?? false)) (n.others ??= []).push(n.path);
+      if (n.others !== undefined) {
+        n.others = n.others.filter((o) => o !== path);
+        if (n.others.length === 0) n.others = undefined;
+      }
       n.path = path;
       n.detached = false;
     }
@@ -93,11 +98,14 @@ export class NodeTable {
   detach(nodeid: number, path: string): void {
     const n = this.byId.get(nodeid);
     if (n === undefined || nodeid === ROOT_ID) return;
-    n.names.delete(path);
-    if (n.path !== path) return;
-    const other = n.names.values().next();
-    if (other.done) n.detached = true;
-    else n.path = other.value;
+    if (n.path !== path) {
+      n.others = n.others?.filter((o) => o !== path);
+      return;
+    }
+    const other = n.others?.pop();
+    if (other === undefined) n.detached = true;
+    else n.path = other;
+    if (n.others?.length === 0) n.others = undefined;
   }
 
   forget(nodeid: number, count: number): void {
@@ -122,8 +130,7 @@ export class NodeTable {
     for (const n of this.byId.values()) {
       if (n.nodeid === ROOT_ID || n.detached) continue;
       n.path = move(n.path);
-      if (n.names.size > 1) n.names = new Set([...n.names].map(move));
-      else n.names = new Set([n.path]);
+      if (n.others !== undefined) n.others = n.others.map(move);
     }
   }
 }

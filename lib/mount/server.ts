@@ -101,6 +101,8 @@ export async function startServer(options: MountOptions): Promise<Server> {
         defaultPermissions: true,
         readOnly: options.readOnly === true || overlay.readOnly,
         passthrough: wantPassthrough !== false && root,
+        // One reused request buffer: decoding is synchronous and copies out the payloads it keeps.
+        readerMode: 'view',
         debug: options.debug,
         log: options.log,
       },

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Overlay } from '../../lib/engine';
 import * as sys from '../../lib/sys';
+import { mountKernelOverlay } from '../helpers/kernel-overlay';
 import { LayerSpec, makeLayerSet } from '../helpers/layers';
 
 /**
@@ -130,6 +131,83 @@ test('an absolute redirect walks on through an opaque directory of the same laye
     await ov.rename('b', 'n3/e/n1');
     assert.equal(names(ov, 'n3/e'), ['d', 'n1']);
   });
+});
+
+/** Writes a metacopy upper file at `rel` (the size of its data, no data) with an optional redirect. */
+function metacopyUpper(upper: string, rel: string, size: number, redirect?: string): void {
+  const p = path.join(upper, rel);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, '');
+  fs.truncateSync(p, size);
+  sys.setxattrat(sys.AT.FDCWD, p, 'trusted.overlay.metacopy', Buffer.alloc(0));
+  if (redirect !== undefined) sys.setxattrat(sys.AT.FDCWD, p, 'trusted.overlay.redirect', Buffer.from(redirect));
+}
+
+test('a metacopy upper with a redirect takes its data from where the redirect points', async () => {
+  // As the kernel leaves it after renaming a chmod'ed lower file to another directory (absolute
+  // redirect), within its directory (relative redirect), or linking it (absolute, on both names).
+  const specs: LayerSpec[] = [
+    { 'a/f': { type: 'file', content: 'data of a/f' }, 'b/g': { type: 'file', content: 'decoy' } },
+    { 'a/r': { type: 'file', content: 'data of a/r' }, 'a/s': { type: 'file', content: 'decoy s' } },
+  ];
+  const set = makeLayerSet(specs);
+  try {
+    metacopyUpper(set.upper, 'b/g', 11, '/a/f');
+    metacopyUpper(set.upper, 'a/s', 11, 'r');
+    metacopyUpper(set.upper, 'c/l', 11, '/a/r');
+    const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work, metacopy: true });
+    try {
+      assert.is(ov.readFile('b/g').toString(), 'data of a/f');
+      assert.is(ov.readFile('a/s').toString(), 'data of a/r');
+      assert.is(ov.readFile('c/l').toString(), 'data of a/r');
+      // Completing the data copy-up (an open for write) copies the redirected data.
+      await ov.truncate('b/g', 4);
+      assert.is(ov.readFile('b/g').toString(), 'data');
+    } finally {
+      ov.close();
+    }
+  } finally {
+    set.remove();
+  }
+});
+
+test('the engine reads a kernel-written upper where metacopy files were renamed and linked', async () => {
+  const specs: LayerSpec[] = [{ 'a/f': { type: 'file', content: 'data of a/f' }, 'a/g': { type: 'file', content: 'data of a/g' }, 'b/f': { type: 'file', content: 'decoy' } }];
+  const set = makeLayerSet(specs);
+  const mnt = path.join(set.base, 'mnt');
+  try {
+    const k = mountKernelOverlay({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: mnt, extra: ['redirect_dir=on', 'metacopy=on'] });
+    try {
+      for (const f of ['a/f', 'a/g']) fs.chmodSync(path.join(mnt, f), 0o600); // metacopy copy-ups
+      fs.renameSync(path.join(mnt, 'a/f'), path.join(mnt, 'b/f'));
+      fs.renameSync(path.join(mnt, 'a/g'), path.join(mnt, 'a/h'));
+      fs.linkSync(path.join(mnt, 'a/h'), path.join(mnt, 'l'));
+    } finally {
+      k.unmount();
+    }
+    const work2 = path.join(set.base, 'work2');
+    fs.mkdirSync(work2);
+    const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: work2, metacopy: true });
+    try {
+      assert.is(ov.readFile('b/f').toString(), 'data of a/f');
+      assert.is(ov.readFile('a/h').toString(), 'data of a/g');
+      assert.is(ov.readFile('l').toString(), 'data of a/g');
+      assert.equal(names(ov, 'a'), ['h']);
+    } finally {
+      ov.close();
+    }
+    // The same upper as the top lower layer of a read-only stack (as the kernel reads it with metacopy=on).
+    const ro = Overlay.open({ lower: [set.upper, ...set.lower], metacopy: true });
+    try {
+      assert.is(ro.readFile('b/f').toString(), 'data of a/f');
+      assert.is(ro.readFile('a/h').toString(), 'data of a/g');
+      assert.is(ro.readFile('l').toString(), 'data of a/g');
+    } finally {
+      ro.close();
+    }
+  } finally {
+    set.remove();
+  }
 });
 
 test.run();
