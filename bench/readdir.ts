@@ -69,7 +69,7 @@ export async function runReaddir(opts: WorkloadOptions): Promise<WorkloadResult>
     let km: KernelMount | null = null;
     try {
       expectCount('layerfs', ov.readdir(fx.dir).length, n);
-      const impls = [{ name: 'layerfs', fn: () => keep(ov.opendir(fx.dir)) }];
+      const impls = [{ name: 'layerfs', fn: () => keep(ov.opendir(fx.dir).entries) }];
       if (opts.kernel) {
         km = mountLower(fx.lower, mp);
         expectCount('kernel', fs.readdirSync(kdir, { withFileTypes: true }).length, n);

@@ -35,6 +35,7 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
     gidmap: m.gidmap,
     squashUid: m.squashUid,
     squashGid: m.squashGid,
+    xattrPermissions: m.xattrPermissions,
     debug: m.debug ? (line) => process.stderr.write(line + '\n') : undefined,
     log,
   };

@@ -35,6 +35,8 @@ export interface CliMount {
   squashGid?: number;
   staticNlink: boolean;
   noxattrs: boolean;
+  /** 2: ownership and permissions kept in user.containers.override_stat. */
+  xattrPermissions?: 2;
   /** Options accepted for compatibility that change nothing here. */
   ignored: string[];
   /** Unknown options (reported on stderr, then ignored). */
@@ -196,7 +198,14 @@ export function parseMountArgs(argv: string[]): CliMount {
       case 'squash_to_gid': m.squashGid = parseId(key, need()); break;
       case 'static_nlink': m.staticNlink = true; break;
       case 'noxattrs': m.noxattrs = parseBool(key, need(), ['1', '2'], ['0']); break;
-      case 'xattr_permissions': parseBool(key, need(), ['1', '2'], ['0']); m.ignored.push(raw); break;
+      case 'xattr_permissions': {
+        const v = need();
+        if (!['0', '1', '2'].includes(v)) throw new UsageError(`xattr_permissions=${v}: expected 0, 1 or 2`);
+        // 2: user.containers.override_stat (rootless containers/storage); 1 (privileged xattr) is not kept.
+        if (v === '2') m.xattrPermissions = 2;
+        else m.ignored.push(raw);
+        break;
+      }
       case 'writeback': parseBool(key, need(), ['1'], ['0']); m.ignored.push(raw); break;
       case 'noacl': m.ignored.push(raw); break;
       case 'log': m.logFile = need(); break;

@@ -230,8 +230,14 @@ class CopyUp {
       }
     }
     if (this.indexKey !== null) sys.setxattrat(dstDir, w.path, this.ctx.xattrs.nlink, Buffer.from(String(this.source.stat.nlink)));
-    if (this.type === S.IFDIR || this.type === S.IFREG) {
+    // Every copied-up object keeps its inode number (symlinks and special files too: trusted.*
+    // xattrs are allowed on them; where the filesystem refuses, the number changes as it must).
+    try {
       sys.setxattrat(dstDir, w.path, inoXattr(this.ctx), Buffer.from(String(this.node.ino)));
+    } catch (err) {
+      if (!hasCode(err, 'EPERM', 'EOPNOTSUPP', 'ENOTSUP') || this.type === S.IFDIR || this.type === S.IFREG) throw err;
+    }
+    if (this.type === S.IFDIR || this.type === S.IFREG) {
       // A directory found through a redirect keeps finding its lower part there.
       if (this.type === S.IFDIR && this.source.path !== this.node.path) {
         sys.setxattrat(dstDir, w.path, this.ctx.xattrs.redirect, Buffer.from('/' + this.source.path));

@@ -293,7 +293,7 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
  * the number it had before copy-up (recorded in a private xattr at copy-up).
  */
 function inodeNumber(ctx: OverlayContext, top: RealEntry): number {
-  if (top.layer.mutable && ((top.stat.mode & S.IFMT) === S.IFREG || (top.stat.mode & S.IFMT) === S.IFDIR)) {
+  if (top.layer.mutable) {
     const { dir, name } = splitPath(top.path);
     const saved = sys.getxattrat(top.layer.dirFd(dir), name, ctx.xattrs.inoNumber);
     if (saved !== null) {

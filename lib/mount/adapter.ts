@@ -4,6 +4,7 @@ import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
 import { toFuseAttr } from './attr';
 import { IdMap } from './idmap';
+import { OVERRIDE_XATTR, StatOverride } from './override-stat';
 import { NodeTable, ROOT_ID } from './node-table';
 
 /** How long the kernel may cache what we answer: lower layers never change under the mount. */
@@ -55,10 +56,14 @@ export class OverlayFuseOps implements FuseOperations {
     private readonly timeouts: CacheTimeouts = { lower: 3600, upper: 60 },
     private readonly uids = new IdMap(),
     private readonly gids = new IdMap(),
+    /** xattr_permissions=2: ownership and permissions recorded in an xattr (null: in the inode). */
+    private readonly override: StatOverride | null = null,
   ) {}
 
   /** Attributes as the mount shows them (owners through the id maps). */
-  private fuseAttr(a: Attr): fuse.FuseAttr {
+  private fuseAttr(a: Attr, node?: OverlayNode): fuse.FuseAttr {
+    const recorded = this.override !== null && node !== undefined ? this.override.read(this.ov, node) : null;
+    if (recorded !== null) a = { ...a, uid: recorded.uid, gid: recorded.gid, mode: (a.mode & ~0o7777) | recorded.mode };
     const out = toFuseAttr(a, a.ino);
     out.uid = this.uids.toContainer(a.uid);
     out.gid = this.gids.toContainer(a.gid);
@@ -89,7 +94,7 @@ export class OverlayFuseOps implements FuseOperations {
       n.gen = this.ov.generation;
     }
     const t = this.timeoutFor(node);
-    return { nodeid, attr: this.fuseAttr(attr), entryTimeout: t, attrTimeout: t };
+    return { nodeid, attr: this.fuseAttr(attr, node), entryTimeout: t, attrTimeout: t };
   }
 
   private path(nodeid: number): string {
@@ -128,7 +133,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
-    return { attr: this.fuseAttr(this.ov.getattr(node)), attrTimeout: this.timeoutFor(node) };
+    return { attr: this.fuseAttr(this.ov.getattr(node), node), attrTimeout: this.timeoutFor(node) };
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
@@ -176,16 +181,29 @@ export class OverlayFuseOps implements FuseOperations {
     if (open !== undefined && a.size !== undefined && this.ov.tryResolve(path) === null) {
       open.handle.truncate(a.size); // unlinked but open
     } else {
-      await this.ov.setattr(path, {
-        mode,
-        uid: a.uid === undefined ? undefined : this.uids.toHost(a.uid),
-        gid: a.gid === undefined ? undefined : this.gids.toHost(a.gid),
-        size: a.size,
-        atime: a.atime,
-        mtime: a.mtime,
-      });
+      const uid = a.uid === undefined ? undefined : this.uids.toHost(a.uid);
+      const gid = a.gid === undefined ? undefined : this.gids.toHost(a.gid);
+      if (this.override !== null && (mode !== undefined || uid !== undefined || gid !== undefined)) {
+        // Recorded, not applied: the inode keeps what the (unprivileged) server can give it.
+        const shown = this.fuseAttr(this.ov.getattr(path), this.ov.resolve(path));
+        await this.override.write(this.ov, path, { uid, gid, mode: mode === undefined ? undefined : mode & 0o7777 }, {
+          uid: this.uids.toHost(shown.uid), gid: this.gids.toHost(shown.gid), mode: shown.mode & 0o7777,
+        });
+        if (a.size !== undefined || a.atime !== undefined || a.mtime !== undefined) {
+          await this.ov.setattr(path, { size: a.size, atime: a.atime, mtime: a.mtime });
+        }
+      } else {
+        await this.ov.setattr(path, { mode, uid, gid, size: a.size, atime: a.atime, mtime: a.mtime });
+      }
     }
     return this.attrOut(path, a.nodeid);
+  }
+
+  /** xattr_permissions=2: a new object records its creator and requested mode. */
+  private async recordNew(path: string, ctx: FuseContext, mode: number): Promise<void> {
+    if (this.override === null) return;
+    const owner = this.owner(ctx);
+    await this.override.write(this.ov, path, {}, { uid: owner.uid, gid: owner.gid, mode: mode & 0o7777 });
   }
 
   /** The mode with set-user-ID and (when group-executable) set-group-ID cleared, as a write by a non-owner does. */
@@ -208,12 +226,14 @@ export class OverlayFuseOps implements FuseOperations {
   async mknod(ctx: FuseContext, a: fuse.MknodIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
     await this.ov.mknod(path, a.mode, a.rdev, this.owner(ctx));
+    await this.recordNew(path, ctx, a.mode);
     return this.entry(path);
   }
 
   async mkdir(ctx: FuseContext, a: fuse.MkdirIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
     await this.ov.mkdir(path, a.mode & 0o7777, this.owner(ctx));
+    await this.recordNew(path, ctx, a.mode);
     return this.entry(path);
   }
 
@@ -312,6 +332,7 @@ export class OverlayFuseOps implements FuseOperations {
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
     const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.owner(ctx));
+    await this.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {
       return { ...entry, ...this.register(handle, entry.nodeid) };
@@ -396,18 +417,22 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer {
+    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'ENODATA' });
     return this.ov.getxattr(this.path(a.nodeid), a.name);
   }
 
   listxattr(_ctx: FuseContext, a: fuse.ListxattrIn): string[] {
-    return this.ov.listxattr(this.path(a.nodeid));
+    const names = this.ov.listxattr(this.path(a.nodeid));
+    return this.override === null ? names : names.filter((n) => n !== OVERRIDE_XATTR);
   }
 
   async setxattr(_ctx: FuseContext, a: fuse.SetxattrIn): Promise<void> {
+    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
     await this.ov.setxattr(this.path(a.nodeid), a.name, a.value, a.flags);
   }
 
   async removexattr(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
+    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
     await this.ov.removexattr(this.path(a.nodeid), a.name);
   }
 

@@ -23,7 +23,7 @@ const live = new Set<string>();
 /** Every option `mount()` knows (the engine's and the mount's): any other is a mistake. */
 const MOUNT_KEYS = new Set<string>([
   'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
-  'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid',
+  'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 

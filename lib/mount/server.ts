@@ -3,6 +3,7 @@ import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, mountFuse } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
+import { StatOverride } from './override-stat';
 
 /** Everything `mount()` and the CLI accept. */
 export interface MountOptions extends OverlayOptions {
@@ -26,6 +27,8 @@ export interface MountOptions extends OverlayOptions {
   /** Show every object as owned by this uid / gid. */
   squashUid?: number;
   squashGid?: number;
+  /** 2: keep ownership and permissions in `user.containers.override_stat` (containers/storage force_mask). */
+  xattrPermissions?: 0 | 2;
 }
 
 export interface ServerStats {
@@ -89,7 +92,10 @@ export async function startServer(options: MountOptions): Promise<Server> {
   }
   if (!root) options.debug?.('not root: mounting through fusermount3; passthrough off (needs CAP_SYS_ADMIN)');
   const overlay = Overlay.open(overlayOptions);
-  const ops = new OverlayFuseOps(overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid));
+  const ops = new OverlayFuseOps(
+    overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid),
+    options.xattrPermissions === 2 ? new StatOverride() : null,
+  );
   let fm: FuseMount;
   try {
     fm = await mountFuse(

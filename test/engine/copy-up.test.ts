@@ -214,4 +214,21 @@ test('lower hard links stay one file after copy-up, also after a reopen (index)'
   }
 });
 
+test('symlinks and fifos keep their inode number across copy-up', async () => {
+  const set = makeLayerSet([{ 'link': { type: 'symlink', target: 'somewhere' }, 'fifo': { type: 'fifo' } }]);
+  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
+  try {
+    const before = { link: ov.getattr('/link').ino, fifo: ov.getattr('/fifo').ino };
+    await ov.chown('/link', 1000, 1000);
+    await ov.chmod('/fifo', 0o600);
+    assert.ok(ov.resolve('/link').isUpper && ov.resolve('/fifo').isUpper);
+    assert.is(ov.getattr('/link').ino, before.link);
+    assert.is(ov.getattr('/fifo').ino, before.fifo);
+    assert.is(ov.readlink('/link'), 'somewhere');
+  } finally {
+    ov.close();
+    set.remove();
+  }
+});
+
 test.run();
