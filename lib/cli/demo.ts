@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Overlay } from '../engine';
 import * as sys from '../sys';
 import type { SampleLayers } from './sample-layers';
-import { printTree } from './run';
+import { printTree } from './tree';
 
 /** Lines of `find`-like output for a real mounted tree, to compare with the engine's view. */
 function listMount(root: string): string[] {
