@@ -24,7 +24,14 @@ import { diffSnapshots, snapshotEngine, snapshotMount } from '../helpers/tree';
 
 // The kernel applies the process umask to the modes it creates; the engine takes modes as given
 // (the FUSE edge applies the request's umask), so the reference runs with none.
-process.umask(0);
+// All test files share one process: the umask is set for this file's tests only.
+const savedUmask = process.umask();
+test.before(() => {
+  process.umask(0);
+});
+test.after(() => {
+  process.umask(savedUmask);
+});
 
 /**
  * Runs one sequence: `source` is either a count of ops to generate from `seed`, or a fixed op list

@@ -68,6 +68,8 @@ export function buildTestDeb(dir: string): string {
   fs.mkdirSync(path.join(root, 'usr/share/layerfs-test'), { recursive: true });
   fs.writeFileSync(path.join(root, 'DEBIAN/control'), 'Package: layerfs-test\nVersion: 1.0\nArchitecture: all\nMaintainer: layerfs <layerfs@example.invalid>\nDescription: layerfs test package\n');
   for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, `usr/share/layerfs-test/file${i}`), `data ${i}\n`.repeat(100));
+  // dpkg-deb wants 0755 directories whatever the umask of the test process.
+  for (const d of ['', 'DEBIAN', 'usr', 'usr/share', 'usr/share/layerfs-test']) fs.chmodSync(path.join(root, d), 0o755);
   const deb = path.join(dir, 'layerfs-test.deb');
   execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, deb], { stdio: ['ignore', 'ignore', 'pipe'] });
   return deb;

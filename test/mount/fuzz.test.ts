@@ -33,7 +33,14 @@ import { diffSnapshots, snapshotMount, TreeSnapshot } from '../helpers/tree';
 
 // Both mounts apply the process umask to what they create (the FUSE request carries it); none, so
 // the modes the generator picks reach both as they are.
-process.umask(0);
+// All test files share one process: the umask is set for this file's tests only.
+const savedUmask = process.umask();
+test.before(() => {
+  process.umask(0);
+});
+test.after(() => {
+  process.umask(savedUmask);
+});
 
 const LABEL = 'layerfs-mfuzz-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
