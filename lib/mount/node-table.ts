@@ -61,8 +61,9 @@ export class NodeTable {
       this.byIno.set(ino, nodeid);
     } else {
       n.nlookup++;
+      // `path` becomes the name used; the one used so far stays known as another name.
       if (n.detached) n.others = undefined;
-      else if (n.path !== path && !(n.others?.includes(path) ?? false)) (n.others ??= []).push(n.path);
+      else if (n.path !== path && !(n.others?.includes(n.path) ?? false)) (n.others ??= []).push(n.path);
       if (n.others !== undefined) {
         n.others = n.others.filter((o) => o !== path);
         if (n.others.length === 0) n.others = undefined;

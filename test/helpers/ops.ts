@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
-import type { Overlay } from '../../lib/engine';
+import type { FileHandle, Overlay } from '../../lib/engine';
 
 export type Op =
   | { k: 'create'; why: string; p: string; mode: number; data: string }
@@ -34,7 +34,16 @@ export type Op =
   | { k: 'stat'; why: string; p: string }
   | { k: 'getxattr'; why: string; p: string; name: string }
   | { k: 'listxattr'; why: string; p: string }
-  | { k: 'readlink'; why: string; p: string };
+  | { k: 'readlink'; why: string; p: string }
+  | { k: 'fallocate'; why: string; p: string; off: number; len: number }
+  | { k: 'punchHole'; why: string; p: string; off: number; len: number }
+  | { k: 'fsync'; why: string; p: string; off: number; data: string }
+  | { k: 'mknod'; why: string; p: string; mode: number; major: number; minor: number }
+  | { k: 'ftruncate'; why: string; p: string; size: number }
+  | { k: 'utimesNow'; why: string; p: string; atime: [number, number] };
+
+/** Ops that open their path for writing (a copy-up of a lower file with data). */
+export const OPENS_FOR_WRITE: ReadonlySet<Op['k']> = new Set(['openCreat', 'write', 'append', 'openTrunc', 'fallocate', 'punchHole', 'fsync', 'ftruncate']);
 
 /** What an operation did: success (with what it returned), an errno code, or skipped on purpose. */
 export type Outcome = { ok: true; data?: unknown } | { ok: false; code: string } | { skip: string };
@@ -97,6 +106,7 @@ export type PathState = string | {
   gid: number;
   nlink?: number;
   size?: number;
+  rdev?: string;
   sha?: string;
   target?: string;
   mtime: string;
@@ -155,10 +165,36 @@ export function skipReason(root: string, op: Op): string | null {
       /* the error is the outcome */
     }
   }
+  // A device node opened on a mount is the device itself (the engine only opens regular files).
+  if (OPENS_FOR_WRITE.has(op.k)) {
+    try {
+      const st = fs.lstatSync(path.join(root, (op as { p: string }).p));
+      if (st.isCharacterDevice() || st.isBlockDevice()) return 'open of a device';
+    } catch {
+      /* the error is the outcome */
+    }
+  }
   return null;
 }
 
 const WRITE = fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/** Opens `file` for writing (no create), runs `fn` on the descriptor, closes it. */
+function kernelWithFd(file: string, fn: (fd: number) => Outcome): Outcome {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, WRITE);
+  } catch (err) {
+    return fail(err);
+  }
+  try {
+    return fn(fd);
+  } catch (err) {
+    return fail(err);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 function kernelWrite(file: string, flags: number, mode: number, data: string, pos: number | null): Outcome {
   let fd: number;
@@ -259,11 +295,32 @@ export function applyKernel(root: string, op: Op): Outcome {
         return { ok: true, data: sys.listxattrat(sys.AT.FDCWD, P(op.p)).filter((n) => !n.startsWith('security.')).sort() };
       case 'readlink':
         return { ok: true, data: fs.readlinkSync(P(op.p)) };
+      case 'fallocate':
+        return kernelWithFd(P(op.p), (fd) => (sys.fallocate(fd, 0, op.off, op.len), { ok: true }));
+      case 'punchHole':
+        return kernelWithFd(P(op.p), (fd) => (sys.fallocate(fd, sys.FALLOC.PUNCH_HOLE | sys.FALLOC.KEEP_SIZE, op.off, op.len), { ok: true }));
+      case 'fsync':
+        return kernelWithFd(P(op.p), (fd) => {
+          const buf = Buffer.from(op.data);
+          const n = fs.writeSync(fd, buf, 0, buf.length, op.off);
+          fs.fsyncSync(fd);
+          return { ok: true, data: n };
+        });
+      case 'mknod':
+        sys.mknodat(sys.AT.FDCWD, P(op.p), op.mode, sys.makedev(op.major, op.minor));
+        return { ok: true };
+      case 'ftruncate':
+        return kernelWithFd(P(op.p), (fd) => (fs.ftruncateSync(fd, op.size), { ok: true }));
+      case 'utimesNow':
+        sys.utimensat(sys.AT.FDCWD, P(op.p), op.atime[0], op.atime[1], 0, sys.UTIME.NOW, sys.AT.SYMLINK_NOFOLLOW);
+        return { ok: true };
     }
   } catch (err) {
     return fail(err);
   }
 }
+
+const rdevOf = (rdev: number | bigint) => `${sys.major(Number(rdev))}:${sys.minor(Number(rdev))}`;
 
 function isSymlink(p: string): boolean {
   try {
@@ -295,6 +352,8 @@ export function kernelState(root: string, rel: string): PathState {
     rec.sha = sha(fs.readFileSync(p));
   } else if (type === 'symlink') {
     rec.target = fs.readlinkSync(p);
+  } else if (type === 'chr' || type === 'blk') {
+    rec.rdev = rdevOf(st.rdev);
   } else if (type === 'dir') {
     rec.children = fs.readdirSync(p).filter((c) => fs.existsSync(path.join(p, c)) || isSymlink(path.join(p, c))).sort();
   }
@@ -303,6 +362,23 @@ export function kernelState(root: string, rel: string): PathState {
 
 // ----------------------------------------------------------------------------------------------
 // Engine side
+
+/** Opens `file` for writing through the engine, runs `fn` on the handle, closes it. */
+async function engineWithHandle(ov: Overlay, file: string, fn: (h: FileHandle) => Promise<Outcome> | Outcome): Promise<Outcome> {
+  let h: FileHandle;
+  try {
+    h = await ov.open(file, sys.O.WRONLY | sys.O.NOFOLLOW | sys.O.NONBLOCK);
+  } catch (err) {
+    return fail(err);
+  }
+  try {
+    return await fn(h);
+  } catch (err) {
+    return fail(err);
+  } finally {
+    h.close();
+  }
+}
 
 async function engineWrite(ov: Overlay, file: string, flags: number, mode: number, data: string, pos: number | null, exclusive: boolean): Promise<Outcome> {
   let h;
@@ -390,6 +466,25 @@ export async function applyEngine(ov: Overlay, op: Op, skip: string | null): Pro
         return { ok: true, data: ov.listxattr(op.p).filter((n) => !n.startsWith('security.')).sort() };
       case 'readlink':
         return { ok: true, data: ov.readlink(op.p) };
+      case 'fallocate':
+        return await engineWithHandle(ov, op.p, async (h) => (await h.fallocate(0, op.off, op.len), { ok: true }));
+      case 'punchHole':
+        return await engineWithHandle(ov, op.p, async (h) => (await h.fallocate(sys.FALLOC.PUNCH_HOLE | sys.FALLOC.KEEP_SIZE, op.off, op.len), { ok: true }));
+      case 'fsync':
+        return await engineWithHandle(ov, op.p, async (h) => {
+          const buf = Buffer.from(op.data);
+          const n = h.writeSync(buf, 0, buf.length, op.off);
+          await h.sync();
+          return { ok: true, data: n };
+        });
+      case 'mknod':
+        await ov.mknod(op.p, op.mode, sys.makedev(op.major, op.minor));
+        return { ok: true };
+      case 'ftruncate':
+        return await engineWithHandle(ov, op.p, (h) => (h.truncate(op.size), { ok: true }));
+      case 'utimesNow':
+        await ov.utimes(op.p, { sec: op.atime[0], nsec: op.atime[1] }, 'now');
+        return { ok: true };
     }
   } catch (err) {
     return fail(err);
@@ -426,6 +521,8 @@ export function engineState(ov: Overlay, rel: string): PathState {
     rec.sha = sha(ov.readFile(node));
   } else if (type === 'symlink') {
     rec.target = ov.readlink(node);
+  } else if (type === 'chr' || type === 'blk') {
+    rec.rdev = rdevOf(a.rdev);
   } else if (type === 'dir') {
     rec.children = ov.readdir(node).map((e) => e.name).sort();
   }
@@ -479,6 +576,7 @@ const SCENARIOS: [string, number][] = [
   ['setxattr', 3], ['setxattr-create', 2], ['setxattr-replace', 2], ['removexattr', 3],
   ['recreate-file', 2], ['recreate-dir', 2], ['file-to-dir', 2], ['dir-to-file', 2], ['under-removed', 3],
   ['read', 2], ['readdir', 2], ['stat', 2], ['getxattr', 1], ['listxattr', 1], ['readlink', 1],
+  ['fallocate-extend', 2], ['punch-hole', 2], ['write-fsync', 2], ['mknod-chr', 1], ['ftruncate', 3], ['utimes-now', 2],
 ];
 export const SCENARIO_KINDS = SCENARIOS.map(([k]) => k);
 const TOTAL_WEIGHT = SCENARIOS.reduce((s, [, w]) => s + w, 0);
@@ -669,6 +767,31 @@ export class OpGenerator {
         return [{ k: 'listxattr', why, p: any() }];
       case 'readlink':
         return [{ k: 'readlink', why, p: this.chance(0.7) ? existing(of('symlink')) : any() }];
+      case 'fallocate-extend': {
+        const p = this.chance(0.85) ? existing(files) : any();
+        const size = state.get(p)?.size ?? 0;
+        const off = this.pick([0, Math.floor(size / 2), size, size + 100]);
+        return [{ k: 'fallocate', why, p, off, len: Math.max(0, size - off) + this.pick([1, 100, 4096, 70000]) }];
+      }
+      case 'punch-hole': {
+        const p = this.chance(0.85) ? existing(files) : any();
+        const size = state.get(p)?.size ?? 0;
+        const [off, len] = this.pick<[number, number]>([
+          [Math.floor(size / 4), Math.max(1, Math.floor(size / 2))], [0, Math.max(1, size)], [4096, 4096], [1, 10],
+        ]);
+        return [{ k: 'punchHole', why, p, off, len }];
+      }
+      case 'write-fsync':
+        return [{ k: 'fsync', why, p: this.chance(0.85) ? existing(files) : any(), off: this.pick([0, 7, 100]), data: this.data() || 'z' }];
+      case 'mknod-chr':
+        return [{ k: 'mknod', why, p: this.chance(0.8) ? fresh() : any(), mode: sys.S.IFCHR | this.pick([0o644, 0o600, 0o666]), major: 1, minor: 3 }];
+      case 'ftruncate': {
+        const p = this.chance(0.85) ? existing(files) : any();
+        const size = state.get(p)?.size ?? 0;
+        return [{ k: 'ftruncate', why, p, size: this.pick([0, Math.floor(size / 2), size, size + 10, size + 5000]) }];
+      }
+      case 'utimes-now':
+        return [{ k: 'utimesNow', why, p: any(), atime: time() }];
     }
     throw new Error(`unknown scenario ${why}`);
   }

@@ -12,6 +12,7 @@ export interface PathRecord {
   gid: number;
   nlink: number;
   size?: number;
+  rdev?: string;
   mtime: string;
   target?: string;
   sha?: string;
@@ -58,6 +59,8 @@ export function snapshotMount(root: string): TreeSnapshot {
       rec.sha = sha(fs.readFileSync(p));
     } else if (type === 'symlink') {
       rec.target = fs.readlinkSync(p);
+    } else if (type === 'chr' || type === 'blk') {
+      rec.rdev = `${sys.major(Number(st.rdev))}:${sys.minor(Number(st.rdev))}`;
     }
     out['/' + rel] = rec;
     if (type === 'dir') {
@@ -106,6 +109,8 @@ export function snapshotEngine(ov: Overlay): TreeSnapshot {
       rec.sha = sha(ov.readFile(node));
     } else if (type === 'symlink') {
       rec.target = ov.readlink(node);
+    } else if (type === 'chr' || type === 'blk') {
+      rec.rdev = `${sys.major(a.rdev)}:${sys.minor(a.rdev)}`;
     }
     out['/' + rel] = rec;
     if (type === 'dir') {

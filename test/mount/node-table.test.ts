@@ -1,0 +1,41 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { NodeTable, ROOT_ID } from '../../lib/mount/node-table';
+
+test('one node id per inode number, counted references, forget drops it', () => {
+  const t = new NodeTable();
+  const a = t.remember(100, 'a');
+  assert.is.not(a, ROOT_ID);
+  assert.is(t.remember(100, 'a'), a);
+  assert.is(t.get(a).nlookup, 2);
+  t.forget(a, 2);
+  assert.throws(() => t.get(a), (e: { code: string }) => e.code === 'ESTALE');
+  assert.is(t.idOf(100), undefined);
+});
+
+test('hard links: every name stays known; unlinking the one in use switches to another', () => {
+  const t = new NodeTable();
+  // fuzzer seed 1 through FUSE: a name looked up again must not lose the name used so far
+  const id = t.remember(9, 'c/n1/c');
+  t.remember(9, 'd/a/b');
+  t.moved('e/e/a', 'c/n1', true); // exchange: c/n1/c is now e/e/a/c
+  t.remember(9, 'e/e/a/c');
+  t.detach(id, 'e/e/a/c');
+  assert.is(t.get(id).path, 'd/a/b');
+  assert.not.ok(t.get(id).detached);
+  t.detach(id, 'd/a/b');
+  assert.ok(t.get(id).detached);
+});
+
+test('renew: the next lookup gets a fresh node id, the old one lives until forgotten', () => {
+  const t = new NodeTable();
+  const old = t.remember(5, 'f');
+  t.renew(old);
+  const fresh = t.remember(5, 'f');
+  assert.is.not(fresh, old);
+  assert.is(t.get(old).path, 'f');
+  t.forget(old, 1);
+  assert.is(t.idOf(5), fresh);
+});
+
+test.run();
