@@ -385,9 +385,9 @@ export class OverlayFuseOps implements FuseOperations {
   opendir(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut {
     const fh = this.nextFh++;
     this.dirs.set(fh, this.ov.opendir(this.path(a.nodeid)));
-    // The kernel caches the listing for this open (FOPEN_KEEP_CACHE, keeping it across opens, showed
-    // names already gone in the fuzzer: not used).
-    return { fh, openFlags: fuse.FOPEN.CACHE_DIR };
+    // The kernel keeps listings across opens (it drops them itself when it changes the directory, and
+    // nothing else changes a layer under the mount).
+    return { fh, openFlags: fuse.FOPEN.CACHE_DIR | fuse.FOPEN.KEEP_CACHE };
   }
 
   readdir(_ctx: FuseContext, a: fuse.ReadIn): fuse.DirEntry[] {

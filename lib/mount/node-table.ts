@@ -104,8 +104,12 @@ export class NodeTable {
       return;
     }
     const other = n.others?.pop();
-    if (other === undefined) n.detached = true;
-    else n.path = other;
+    if (other === undefined) {
+      n.detached = true;
+      // Its inode number may be reused by a new object (ext4 recycles them): that one must get a
+      // node id of its own, not this one with what the kernel cached for it.
+      if (this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
+    } else n.path = other;
     if (n.others?.length === 0) n.others = undefined;
   }
 

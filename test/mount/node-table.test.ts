@@ -38,4 +38,12 @@ test('renew: the next lookup gets a fresh node id, the old one lives until forgo
   assert.is(t.idOf(5), fresh);
 });
 
+test('a removed object gives up its inode number: a new object reusing it gets a new node id', () => {
+  const t = new NodeTable();
+  const old = t.remember(77, 'dir');
+  t.detach(old, 'dir'); // rmdir; the kernel still holds the old inode
+  const fresh = t.remember(77, 'dir'); // mkdir got the same inode number from the filesystem
+  assert.is.not(fresh, old);
+});
+
 test.run();
