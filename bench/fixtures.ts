@@ -109,18 +109,13 @@ export function buildLookupFixture(layerCount: number, namesPerLayer: number): L
   fs.writeFileSync(path.join(layers[layerCount - 1], 'd', 'target'), 'found me');
   const empty = path.join(base, 'empty');
   fs.mkdirSync(empty);
-  let mountSeq = 0;
   return {
     layers,
     target: '/d/target',
     namesPerLayer,
     lowerFor: (n) => layers.slice(layerCount - n),
     kernelLowerFor: (n) => (n === 1 ? [empty, ...layers.slice(layerCount - 1)] : layers.slice(layerCount - n)),
-    mountpoint: () => {
-      const p = path.join(mnts, `m${mountSeq++}`);
-      fs.mkdirSync(p);
-      return p;
-    },
+    mountpoint: mountpoints(mnts),
     remove: () => {
       safeRemove(mnts);
       safeRemove(base);
@@ -162,19 +157,24 @@ export function buildReaddirFixture(scale = 1): ReaddirFixture {
   const base = track(tempDir('layerfs-bench-readdir-'));
   const mnts = track(tempDir('layerfs-bench-mnt-'));
   const set = makeLayerSet([top, middle, bottom], undefined, base);
-  let mountSeq = 0;
   return {
     lower: set.lower,
     dir: '/big',
     visible: s(11500) - 3 * s(500),
-    mountpoint: () => {
-      const p = path.join(mnts, `m${mountSeq++}`);
-      fs.mkdirSync(p);
-      return p;
-    },
+    mountpoint: mountpoints(mnts),
     remove: () => {
       safeRemove(mnts);
       safeRemove(base);
     },
+  };
+}
+
+/** Fresh mount point directories m0, m1, ... under `dir`. */
+function mountpoints(dir: string): () => string {
+  let seq = 0;
+  return () => {
+    const p = path.join(dir, `m${seq++}`);
+    fs.mkdirSync(p);
+    return p;
   };
 }

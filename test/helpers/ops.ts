@@ -4,10 +4,10 @@
  * two executors that apply one operation to a kernel overlayfs mount (Node's fs and lib/sys, the
  * reference) or to the engine, each returning a comparable Outcome.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
+import { TYPE_NAMES, isSymlink, rdevOf, sha, xattrsOf } from './tree';
 import type { FileHandle, Overlay } from '../../lib/engine';
 
 export type Op =
@@ -85,7 +85,6 @@ function fail(err: unknown): Outcome {
   return { ok: false, code: `THROWN ${String((err as Error)?.stack ?? err)}` };
 }
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
 /**
  * Times at or after this instant were set by the filesystem itself ("now": a write, a create in a
@@ -114,19 +113,7 @@ export type PathState = string | {
   children?: string[];
 };
 
-const TYPE_NAMES: Record<number, string> = {
-  [sys.S.IFREG]: 'file', [sys.S.IFDIR]: 'dir', [sys.S.IFLNK]: 'symlink', [sys.S.IFIFO]: 'fifo',
-  [sys.S.IFCHR]: 'chr', [sys.S.IFBLK]: 'blk', [sys.S.IFSOCK]: 'sock',
-};
 
-function xattrMap(names: string[], get: (n: string) => Buffer | null): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of [...names].sort()) {
-    if (n.startsWith('security.')) continue; // LSM labels of the host, not the overlay's business
-    out[n] = get(n)?.toString('hex') ?? '<missing>';
-  }
-  return out;
-}
 
 // ----------------------------------------------------------------------------------------------
 // Kernel side
@@ -320,15 +307,7 @@ export function applyKernel(root: string, op: Op): Outcome {
   }
 }
 
-const rdevOf = (rdev: number | bigint) => `${sys.major(Number(rdev))}:${sys.minor(Number(rdev))}`;
 
-function isSymlink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
 
 /** State of one merged path on a mount, or the errno code its lstat fails with. */
 export function kernelState(root: string, rel: string): PathState {
@@ -343,7 +322,7 @@ export function kernelState(root: string, rel: string): PathState {
   const type = TYPE_NAMES[Number(st.mode) & sys.S.IFMT];
   const rec: Exclude<PathState, string> = {
     type, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: timeClass(st.mtimeNs),
-    xattrs: xattrMap(sys.listxattrat(sys.AT.FDCWD, p), (n) => sys.getxattrat(sys.AT.FDCWD, p, n)),
+    xattrs: xattrsOf(sys.listxattrat(sys.AT.FDCWD, p), (n) => sys.getxattrat(sys.AT.FDCWD, p, n)),
   };
   // A directory's link count is left out: the kernel reports 1 for merged ones and counts real subdirs otherwise.
   if (type !== 'dir') rec.nlink = Number(st.nlink);
@@ -507,7 +486,7 @@ export function engineState(ov: Overlay, rel: string): PathState {
   const rec: Exclude<PathState, string> = {
     type, mode: a.mode, uid: a.uid, gid: a.gid,
     mtime: timeClass(BigInt(a.mtimeSec) * 1_000_000_000n + BigInt(a.mtimeNsec)),
-    xattrs: xattrMap(ov.listxattr(node), (n) => {
+    xattrs: xattrsOf(ov.listxattr(node), (n) => {
       try {
         return ov.getxattr(node, n);
       } catch {

@@ -22,14 +22,19 @@ export interface PathRecord {
 
 export type TreeSnapshot = Record<string, PathRecord>;
 
-const TYPE_NAMES: Record<number, string> = {
+/** Type names used in snapshots and fuzzer states. */
+export const TYPE_NAMES: Record<number, string> = {
   [sys.S.IFREG]: 'file', [sys.S.IFDIR]: 'dir', [sys.S.IFLNK]: 'symlink', [sys.S.IFIFO]: 'fifo',
   [sys.S.IFCHR]: 'chr', [sys.S.IFBLK]: 'blk', [sys.S.IFSOCK]: 'sock',
 };
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 16);
+/** major:minor of a device number. */
+export const rdevOf = (rdev: number | bigint) => `${sys.major(Number(rdev))}:${sys.minor(Number(rdev))}`;
 
-function xattrsOf(names: string[], get: (n: string) => Buffer | null): Record<string, string> {
+export const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+/** xattr name -> hex value, sorted, host LSM labels (security.*) left out. */
+export function xattrsOf(names: string[], get: (n: string) => Buffer | null): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of [...names].sort()) {
     if (n.startsWith('security.')) continue; // set by LSMs on the host side, not by layers
@@ -60,7 +65,7 @@ export function snapshotMount(root: string): TreeSnapshot {
     } else if (type === 'symlink') {
       rec.target = fs.readlinkSync(p);
     } else if (type === 'chr' || type === 'blk') {
-      rec.rdev = `${sys.major(Number(st.rdev))}:${sys.minor(Number(st.rdev))}`;
+      rec.rdev = rdevOf(st.rdev);
     }
     out['/' + rel] = rec;
     if (type === 'dir') {
@@ -74,7 +79,7 @@ export function snapshotMount(root: string): TreeSnapshot {
   return out;
 }
 
-function isSymlink(p: string): boolean {
+export function isSymlink(p: string): boolean {
   try {
     return fs.lstatSync(p).isSymbolicLink();
   } catch {
