@@ -5,6 +5,7 @@
  * ours). Every mount is undone in finally blocks by the callers and, as a last resort, by the exit
  * hook here (lazy umount, then the server processes we started are killed by PID).
  */
+import { SERVER_NODE_FLAGS } from '../lib/cli/mount-command';
 import { ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -86,7 +87,8 @@ export function removeStack(s: { dir: string; mountpoint: string }): void {
 const LAYERFS_SERVER = path.join(__dirname, 'layerfs-server.js');
 
 async function mountLayerfs(s: StackDirs, opts: { volatile?: boolean; passthrough?: boolean }): Promise<Mounted> {
-  const execArgv = process.env.LAYERFS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LAYERFS_BENCH_PROF}`] : [];
+  // The same V8 flags as the layerfs mount program's server.
+  const execArgv = [...SERVER_NODE_FLAGS, ...(process.env.LAYERFS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LAYERFS_BENCH_PROF}`] : [])];
   const child = fork(LAYERFS_SERVER, [JSON.stringify({ lower: s.lower, upper: s.upper, work: s.work, mountpoint: s.mountpoint, ...opts })], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv,

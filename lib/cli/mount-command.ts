@@ -6,6 +6,13 @@ import { parseMountArgs, UsageError } from './options';
 const serveModule = () => import('./serve');
 
 /**
+ * V8 flags for the long-running server: a small young generation (the default grows to 16 MiB
+ * semispaces) keeps the resident size close to the live data (measured: 277 -> 254 MiB after
+ * walking 200k files).
+ */
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=4'];
+
+/**
  * `layerfs [-f] [-d] -o OPTS [SOURCE] MOUNTPOINT`. Without -f the server goes to the background and
  * this process exits 0 only once the mount answers; any failure is one line on stderr and exit 1.
  */
@@ -20,7 +27,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
     });
   }
   // Parent: start the server detached and wait for its word.
-  const child = spawn(process.execPath, [process.argv[1], ...argv], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, process.argv[1], ...argv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, LAYERFS_DAEMON_CHILD: '1' },

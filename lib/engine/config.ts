@@ -22,7 +22,7 @@ export interface OverlayOptions {
 }
 
 export interface CacheOptions {
-  /** Overlay nodes kept by path (default 16384; a quarter as many negative entries). */
+  /** Overlay nodes kept by path (default 8192; a quarter as many negative entries). */
   nodes?: number;
   /** Names held by merged-directory indexes, summed (default 250,000). */
   dirIndexNames?: number;
@@ -152,7 +152,7 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     volatile: boolOption(options.volatile, 'volatile', false),
     metacopy: boolOption(options.metacopy, 'metacopy', true),
     cache: {
-      nodes: positiveInt(cache.nodes, 'cache.nodes', 16384),
+      nodes: positiveInt(cache.nodes, 'cache.nodes', 8192),
       dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 250_000),
       dirFds: positiveInt(cache.dirFds, 'cache.dirFds', 1024),
     },

@@ -69,7 +69,11 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new ConfigError('EINVAL', fn, `${fn} must be a function`);
   }
   const { debug, log, ...data } = options;
-  const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: { ...data, mountpoint, debugLog: debug !== undefined } });
+  const worker = new Worker(path.join(__dirname, 'worker.js'), {
+    workerData: { ...data, mountpoint, debugLog: debug !== undefined },
+    // A small young generation keeps the server's resident size close to its live data.
+    resourceLimits: { maxYoungGenerationSizeMb: 12 },
+  });
   const events = new EventEmitter();
   const pending = new Map<number, (s: ServerStats) => void>();
   let nextId = 1;
