@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Attr, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
@@ -46,7 +47,8 @@ const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
 export class OverlayFuseOps implements FuseOperations {
   readonly nodes = new NodeTable();
   private readonly files = new Map<number, OpenFile>();
-  private readonly dirs = new Map<number, DirHandle>();
+  /** Listings being read, by directory node id (bounded: a reader that stops midway is forgotten). */
+  private readonly listings = new LRUCache<number, { gen: number; dir: DirHandle }>({ max: 256 });
   private readonly backings = new Map<number, Backing>();
   private nextFh = 1;
   passthrough: Passthrough | null = null;
@@ -382,25 +384,32 @@ export class OverlayFuseOps implements FuseOperations {
     await this.file(a.fh).handle.sync(a.datasync);
   }
 
-  opendir(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut {
-    const fh = this.nextFh++;
-    this.dirs.set(fh, this.ov.opendir(this.path(a.nodeid)));
-    // The kernel keeps listings across opens (it drops them itself when it changes the directory, and
-    // nothing else changes a layer under the mount).
-    return { fh, openFlags: fuse.FOPEN.CACHE_DIR | fuse.FOPEN.KEEP_CACHE };
+  /**
+   * No OPENDIR: answering ENOSYS makes the kernel stop sending OPENDIR and RELEASEDIR (two round
+   * trips per directory) and cache listings across opens (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, its
+   * default then); it drops a cached listing itself when it changes the directory.
+   */
+  opendir(): never {
+    throw Object.assign(new Error('no opendir'), { code: 'ENOSYS' });
+  }
+
+  /** A listing per directory node, taken at the first read and kept while nothing changes. */
+  private listingOf(nodeid: number): DirHandle {
+    const gen = this.ov.generation;
+    const cached = this.listings.get(nodeid);
+    if (cached !== undefined && cached.gen === gen) return cached.dir;
+    const dir = this.ov.opendir(this.nodeOf(nodeid));
+    this.listings.set(nodeid, { gen, dir });
+    return dir;
   }
 
   readdir(_ctx: FuseContext, a: fuse.ReadIn): fuse.DirEntry[] {
-    const dir = this.dirs.get(a.fh);
-    if (dir === undefined) throw Object.assign(new Error(`bad dir handle ${a.fh}`), { code: 'EBADF' });
+    // Offsets index the listing; an unchanged directory lists in the same order every time.
+    const dir = this.listingOf(a.nodeid);
     // Enough entries to fill the reply; the session packs what fits.
     return dir.read(a.offset, Math.max(16, Math.ceil(a.size / 24))).map(({ entry, nextOffset }) => ({
       name: entry.name, ino: entry.ino, type: entry.type, off: nextOffset,
     }));
-  }
-
-  releasedir(_ctx: FuseContext, a: fuse.ReleaseIn): void {
-    this.dirs.delete(a.fh);
   }
 
   fsyncdir(): void {
@@ -457,6 +466,6 @@ export class OverlayFuseOps implements FuseOperations {
       this.dropBacking(f);
       f.handle.close();
     }
-    this.dirs.clear();
+    this.listings.clear();
   }
 }
