@@ -3,7 +3,7 @@ import type { Attr, DirHandle, FileHandle, Overlay, OverlayNode } from '../engin
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
-import { toFuseAttr } from './attr';
+import { NO_ATTR, toFuseAttr } from './attr';
 import { IdMap } from './idmap';
 import { OVERRIDE_XATTR, StatOverride } from './override-stat';
 import { NodeTable, ROOT_ID } from './node-table';
@@ -141,8 +141,8 @@ export class OverlayFuseOps implements FuseOperations {
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
     const path = joinPath(this.path(a.nodeid), a.name);
     const node = this.ov.tryLookup(this.nodeOf(a.nodeid), a.name);
-    // A negative entry the kernel may cache: lower layers do not change, the upper only through us.
-    if (node === null) return { nodeid: 0, attr: toFuseAttr(this.ov.getattr(''), 0), entryTimeout: 1 };
+    // A negative entry the kernel may cache for a second (the name may be created through us meanwhile).
+    if (node === null) return { nodeid: 0, attr: NO_ATTR, entryTimeout: 1 };
     return this.entry(path, node);
   }
 

@@ -21,3 +21,9 @@ export function toFuseAttr(a: Attr, ino: number): FuseAttr {
     blksize: a.blksize,
   };
 }
+
+/** The attributes sent with a negative entry (node id 0): the kernel reads none of them. */
+export const NO_ATTR: Readonly<FuseAttr> = Object.freeze({
+  ino: 0, size: 0, blocks: 0, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0, ctimeSec: 0, ctimeNsec: 0,
+  mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0,
+});

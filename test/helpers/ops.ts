@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
-import { TYPE_NAMES, isSymlink, rdevOf, sha, xattrsOf } from './tree';
+import { TYPE_NAMES, listedChildren, mountedContent, rdevOf, sha, xattrsOf } from './tree';
 import type { FileHandle, Overlay } from '../../lib/engine';
 
 export type Op =
@@ -267,10 +267,7 @@ export function applyKernel(root: string, op: Op): Outcome {
         }
       }
       case 'readdir': {
-        const dir = P(op.p);
-        // The kernel lists names a lookup then fails on (whiteouts in a non-merged dir); see tree.ts.
-        const names = fs.readdirSync(dir).filter((c) => fs.existsSync(path.join(dir, c)) || isSymlink(path.join(dir, c)));
-        return { ok: true, data: names.sort() };
+        return { ok: true, data: listedChildren(P(op.p)) };
       }
       case 'stat':
         return { ok: true, data: kernelState(root, op.p) };
@@ -326,16 +323,8 @@ export function kernelState(root: string, rel: string): PathState {
   };
   // A directory's link count is left out: the kernel reports 1 for merged ones and counts real subdirs otherwise.
   if (type !== 'dir') rec.nlink = Number(st.nlink);
-  if (type === 'file') {
-    rec.size = Number(st.size);
-    rec.sha = sha(fs.readFileSync(p));
-  } else if (type === 'symlink') {
-    rec.target = fs.readlinkSync(p);
-  } else if (type === 'chr' || type === 'blk') {
-    rec.rdev = rdevOf(st.rdev);
-  } else if (type === 'dir') {
-    rec.children = fs.readdirSync(p).filter((c) => fs.existsSync(path.join(p, c)) || isSymlink(path.join(p, c))).sort();
-  }
+  Object.assign(rec, mountedContent(p, type, st.size, st.rdev));
+  if (type === 'dir') rec.children = listedChildren(p);
   return rec;
 }
 

@@ -59,19 +59,10 @@ export function snapshotMount(root: string): TreeSnapshot {
       mtime: `${st.mtimeNs}`,
       xattrs: xattrsOf(sys.listxattrat(sys.AT.FDCWD, p), (n) => sys.getxattrat(sys.AT.FDCWD, p, n)),
     };
-    if (type === 'file') {
-      rec.size = Number(st.size);
-      rec.sha = sha(fs.readFileSync(p));
-    } else if (type === 'symlink') {
-      rec.target = fs.readlinkSync(p);
-    } else if (type === 'chr' || type === 'blk') {
-      rec.rdev = rdevOf(st.rdev);
-    }
+    Object.assign(rec, mountedContent(p, type, st.size, st.rdev));
     out['/' + rel] = rec;
     if (type === 'dir') {
-      // The kernel lists a whiteout in a directory that is not merged, yet lookup of it fails:
-      // layerfs hides it, so such unreachable names are left out of the kernel's side.
-      rec.children = fs.readdirSync(p).filter((c) => fs.existsSync(path.join(p, c)) || isSymlink(path.join(p, c))).sort();
+      rec.children = listedChildren(p);
       for (const c of rec.children) visit(rel === '' ? c : `${rel}/${c}`);
     }
   };
@@ -85,6 +76,22 @@ export function isSymlink(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What a mounted object holds, by type: size and content hash, link target, device numbers. */
+export function mountedContent(p: string, type: string, size: number | bigint, rdev: number | bigint): { size?: number; sha?: string; target?: string; rdev?: string } {
+  if (type === 'file') return { size: Number(size), sha: sha(fs.readFileSync(p)) };
+  if (type === 'symlink') return { target: fs.readlinkSync(p) };
+  if (type === 'chr' || type === 'blk') return { rdev: rdevOf(rdev) };
+  return {};
+}
+
+/**
+ * A mounted directory's names, sorted. The kernel lists a whiteout in a directory that is not merged,
+ * yet lookup of it fails: layerfs hides it, so such unreachable names are left out.
+ */
+export function listedChildren(p: string): string[] {
+  return fs.readdirSync(p).filter((c) => fs.existsSync(path.join(p, c)) || isSymlink(path.join(p, c))).sort();
 }
 
 /** The same snapshot taken through the engine's API. */
