@@ -14,6 +14,8 @@ import { buildTestDeb, Podman, rootfsTarball } from '../test/helpers/podman';
 import { tempDir } from '../test/helpers/layers';
 
 const CLI = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
+/** The C front door container tools run (native-bindings/src/launcher.c). */
+const LAUNCHER = path.join(__dirname, '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
 const LINK = '/usr/local/bin/layerfs';
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 5 : 20;
@@ -36,7 +38,7 @@ function main(): void {
   const previous = fs.existsSync(LINK) ? fs.readlinkSync(LINK) : null;
   fs.chmodSync(CLI, 0o755);
   fs.rmSync(LINK, { force: true });
-  fs.symlinkSync(CLI, LINK);
+  fs.symlinkSync(LAUNCHER, LINK);
   const impls: Record<string, Podman> = {};
   const base = tempDir('lfpb-');
   const results: Record<string, Record<string, number[]>> = {};

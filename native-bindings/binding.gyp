@@ -18,6 +18,15 @@
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]
+    },
+    {
+      "target_name": "layerfs",
+      "type": "executable",
+      "sources": ["src/launcher.c"],
+      "cflags": ["-O2", "-Wall", "-std=gnu11"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
     }
   ]
 }

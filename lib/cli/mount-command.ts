@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { parseMountArgs, UsageError } from './options';
 
 // The server (and the engine, the FUSE session, the addon) load only in the process that serves:
@@ -17,9 +17,25 @@ export const SERVER_NODE_FLAGS = ['--max-semi-space-size=4'];
  * this process exits 0 only once the mount answers; any failure is one line on stderr and exit 1.
  */
 export async function mountCommand(argv: string[]): Promise<number> {
+  const statusFd = launcherStatusFd();
   const m = parseMountArgs(argv);
   for (const u of m.unknown) process.stderr.write(`layerfs: unknown option "${u}" ignored\n`);
-  if (m.foreground) return (await serveModule()).serve(m, true, () => undefined);
+  if (m.foreground) {
+    if (statusFd !== null) fs.closeSync(statusFd); // the launcher waits for our exit instead
+    return (await serveModule()).serve(m, true, () => undefined);
+  }
+  if (statusFd !== null) {
+    // Started by the C launcher (native-bindings/src/launcher.c), already in our own session:
+    // serve here, and once mounted let go of the caller's stdio and say "R" on the status pipe.
+    return (await serveModule()).serve(m, false, async () => {
+      const sys = await import('../sys');
+      const devNull = fs.openSync('/dev/null', 'r+');
+      for (const fd of [0, 1, 2]) sys.dup2(devNull, fd);
+      fs.closeSync(devNull);
+      fs.writeSync(statusFd, 'R');
+      fs.closeSync(statusFd);
+    });
+  }
   if (process.env.LAYERFS_DAEMON_CHILD === '1') {
     return (await serveModule()).serve(m, false, () => {
       process.send?.({ ready: true });
@@ -27,6 +43,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
     });
   }
   // Parent: start the server detached and wait for its word.
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, process.argv[1], ...argv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -46,6 +63,14 @@ export async function mountCommand(argv: string[]): Promise<number> {
   child.stderr!.destroy();
   child.unref();
   return 0;
+}
+
+/** The status pipe the C launcher gave us (LAYERFS_STATUS_FD), or null when run directly. */
+function launcherStatusFd(): number | null {
+  const v = process.env.LAYERFS_STATUS_FD;
+  if (v === undefined || !/^\d+$/.test(v)) return null;
+  delete process.env.LAYERFS_STATUS_FD;
+  return Number(v);
 }
 
 /** `layerfs umount MOUNTPOINT [-l]`: the server sees the unmount, syncs and exits. */

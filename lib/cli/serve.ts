@@ -1,6 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { startServer, MountOptions } from '../mount';
+import { startServer, MountOptions } from '../mount/server';
 import type { CliMount } from './options';
 
 /** Where the background server reports: a log file (log= option), else syslog through logger(1). */
@@ -11,6 +10,7 @@ function makeLogger(m: CliMount, foreground: boolean): (line: string) => void {
     return (line) => fs.writeSync(fd, `${new Date().toISOString()} layerfs[${process.pid}]: ${line}\n`);
   }
   return (line) => {
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     spawnSync('logger', ['-t', 'layerfs', '--', line], { stdio: 'ignore' });
   };
 }
@@ -40,7 +40,7 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
 }
 
 /** Serves the mount in this process until it is unmounted or we get SIGTERM/SIGINT. */
-export async function serve(m: CliMount, foreground: boolean, ready: () => void): Promise<number> {
+export async function serve(m: CliMount, foreground: boolean, ready: () => void | Promise<void>): Promise<number> {
   const log = makeLogger(m, foreground);
   const server = await startServer(mountOptionsOf(m, log));
   if (m.debug) log(`mounted ${m.mountpoint}: passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`);
@@ -52,7 +52,7 @@ export async function serve(m: CliMount, foreground: boolean, ready: () => void)
       });
     });
   }
-  ready();
+  await ready();
   await server.ended;
   await server.unmount(); // unmounted from outside: close the layers, sync the upper
   return 0;

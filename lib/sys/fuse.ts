@@ -3,7 +3,6 @@
  * passthrough ioctls (FUSE_DEV_IOC_BACKING_OPEN/CLOSE). Failures throw SysError, except the reply
  * writes, which return -errno (ENOENT there means the request was interrupted: not fatal).
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { native, NativeReaderHandle } from './native';
@@ -62,6 +61,8 @@ export function fuseMountFusermount(mountpoint: string, opts: string, program = 
 
 /** `fusermount3 -u [-z] mountpoint` (unprivileged unmount); throws with fusermount3's message on failure. */
 export function fusermountUnmount(mountpoint: string, lazy = false, program = findFusermount()): void {
+  // child_process loads on demand: it costs every mount ~10 ms of start-up otherwise
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(program, ['-u', ...(lazy ? ['-z'] : []), '--', mountpoint], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) throw r.error;
   if (r.status !== 0) {

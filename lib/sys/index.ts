@@ -4,7 +4,7 @@ export { O, AT, RESOLVE, RENAME, S, DT, UTIME, XATTR, SEEK, FALLOC } from './con
 export type { Stat } from './stat';
 export { statx, tryStatx, fstat, makedev, major, minor } from './stat';
 export {
-  openat, openat2, openBeneath, _openBeneathWalk, _openat2Available, close, readlinkat, mkdirat, mknodat,
+  openat, openat2, openBeneath, _openBeneathWalk, _openat2Available, close, dup2, readlinkat, mkdirat, mknodat,
   symlinkat, linkat, unlinkat, renameat2, fchownat, fchmodat, fchmod, fchown, utimensat,
 } from './path-ops';
 export type { DirEntries } from './dir';

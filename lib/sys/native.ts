@@ -32,6 +32,7 @@ export interface NativeAddon extends NativeConstants {
   openat(dirfd: Fd, path: string, flags: number, mode?: number): Ret;
   openat2(dirfd: Fd, path: string, flags: number, mode: number, resolve: number): Ret;
   close(fd: Fd): Ret;
+  dup2(oldfd: Fd, newfd: Fd): Ret;
   statx(dirfd: Fd, path: string, flags: number, out: Float64Array): Ret;
   fstat(fd: Fd, out: Float64Array): Ret;
   readlinkat(dirfd: Fd, path: string): string | Ret;

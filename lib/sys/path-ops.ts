@@ -37,6 +37,11 @@ export function close(fd: number): void {
   check(native.close(fd), 'close');
 }
 
+/** dup2(2): makes `newfd` a copy of `oldfd`. */
+export function dup2(oldfd: number, newfd: number): void {
+  check(native.dup2(oldfd, newfd), 'dup2');
+}
+
 export function readlinkat(dirfd: number, path: string): string {
   const r = native.readlinkat(dirfd, path);
   if (typeof r === 'number') check(r, 'readlinkat', path);

@@ -63,6 +63,15 @@ static LFS_FN(js_openat2) {
   return lfs_int(env, r);
 }
 
+/* dup2(oldfd, newfd) -> newfd | -errno (the mount program's server points its stdio at /dev/null) */
+static LFS_FN(js_dup2) {
+  LFS_ARGS(2);
+  int32_t oldfd, newfd;
+  if (lfs_arg_i32(env, argv[0], "oldfd", &oldfd) || lfs_arg_i32(env, argv[1], "newfd", &newfd)) return NULL;
+  int r = dup2(oldfd, newfd);
+  return r < 0 ? lfs_errno(env) : lfs_int(env, r);
+}
+
 static LFS_FN(js_close) {
   LFS_ARGS(1);
   int32_t fd;
@@ -394,6 +403,7 @@ void lfs_init_path_ops(napi_env env, napi_value exports) {
   lfs_export_fn(env, exports, "openat", js_openat);
   lfs_export_fn(env, exports, "openat2", js_openat2);
   lfs_export_fn(env, exports, "close", js_close);
+  lfs_export_fn(env, exports, "dup2", js_dup2);
   lfs_export_fn(env, exports, "statx", js_statx);
   lfs_export_fn(env, exports, "fstat", js_fstat);
   lfs_export_fn(env, exports, "readlinkat", js_readlinkat);

@@ -8,6 +8,10 @@ import { makeLayerSet, LayerSet } from '../helpers/layers';
 
 const run = promisify(execFile);
 const CLI = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
+/** The C front door (native-bindings/src/launcher.c): what container tools are pointed at. */
+const LAUNCHER = path.join(__dirname, '..', '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
+type Front = 'node' | 'launcher';
+const FRONTS: Front[] = ['launcher', 'node'];
 
 function mounted(mnt: string): boolean {
   return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
@@ -23,9 +27,10 @@ async function cleanup(mnt: string): Promise<void> {
   }
 }
 
-async function layerfs(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+async function layerfs(args: string[], front: Front = 'launcher'): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args], { env, timeout: 30_000 });
+    const [prog, argv] = front === 'node' ? [process.execPath, [CLI, ...args]] : [LAUNCHER, args];
+    const r = await run(prog, argv, { timeout: 30_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -40,10 +45,10 @@ function sampleSet(): LayerSet & { mnt: string; opts: string } {
   return { ...set, mnt, opts: `lowerdir=${set.lower.join(':')},upperdir=${set.upper},workdir=${set.work}` };
 }
 
-test('daemon mode: exits 0 once the mount answers; umount syncs and the server exits', async () => {
+for (const front of FRONTS) test(`daemon mode (${front} front): exits 0 once the mount answers; umount syncs and the server exits`, async () => {
   const s = sampleSet();
   try {
-    const r = await layerfs(['-o', s.opts + ',,noatime', s.mnt]);
+    const r = await layerfs(['-o', s.opts + ',,noatime', s.mnt], front);
     assert.is(r.code, 0, r.stderr);
     assert.ok(mounted(s.mnt));
     // The mount answers right away: no wait, no retry.
@@ -51,13 +56,13 @@ test('daemon mode: exits 0 once the mount answers; umount syncs and the server e
     assert.equal(fs.readdirSync(s.mnt).sort(), ['dir', 'etc']);
     fs.writeFileSync(path.join(s.mnt, 'etc/new'), 'written');
     fs.renameSync(path.join(s.mnt, 'dir'), path.join(s.mnt, 'moved'));
-    const u = await layerfs(['umount', s.mnt]);
+    const u = await layerfs(['umount', s.mnt], front);
     assert.is(u.code, 0, u.stderr);
     assert.not.ok(mounted(s.mnt));
     assert.is(fs.readFileSync(path.join(s.upper, 'etc/new'), 'utf8'), 'written', 'data on the upper after umount');
     // The background server is gone too.
     await new Promise((res) => setTimeout(res, 300));
-    const left = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes(CLI) && l.includes(s.mnt));
+    const left = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('cli/main.js') && l.includes(s.mnt));
     assert.equal(left, []);
   } finally {
     await cleanup(s.mnt);
@@ -89,9 +94,8 @@ test('mount -t fuse.layerfs through mount.fuse3 (layerfs installed as /usr/local
   const link = '/usr/local/bin/layerfs';
   const previous = fs.existsSync(link) || isSymlink(link) ? fs.readlinkSync(link) : null;
   try {
-    fs.chmodSync(CLI, 0o755);
     if (previous !== null) fs.unlinkSync(link);
-    fs.symlinkSync(CLI, link);
+    fs.symlinkSync(LAUNCHER, link);
     execFileSync('mount', ['-t', 'fuse.layerfs', 'overlay', s.mnt, '-o', s.opts], { stdio: 'pipe' });
     assert.ok(mounted(s.mnt));
     assert.is(fs.readFileSync(path.join(s.mnt, 'etc/app.conf'), 'utf8'), 'top');
@@ -114,7 +118,7 @@ function isSymlink(p: string): boolean {
   }
 }
 
-test('failures: one clear line on stderr, non-zero exit, nothing mounted', async () => {
+for (const front of FRONTS) test(`failures (${front} front): one clear line on stderr, non-zero exit, nothing mounted`, async () => {
   const s = sampleSet();
   try {
     const cases: [string[], RegExp][] = [
@@ -126,7 +130,7 @@ test('failures: one clear line on stderr, non-zero exit, nothing mounted', async
       [['-o', `lowerdir=${s.lower[0]},uidmapping=0:1`, s.mnt], /uidmapping=0:1: expected/],
     ];
     for (const [args, pattern] of cases) {
-      const r = await layerfs(args);
+      const r = await layerfs(args, front);
       assert.ok(r.code !== 0, `${args.join(' ')} should fail`);
       const lines = r.stderr.trim().split('\n');
       assert.is(lines.length, 1, `one line: ${r.stderr}`);
@@ -135,8 +139,8 @@ test('failures: one clear line on stderr, non-zero exit, nothing mounted', async
       assert.not.ok(mounted(s.mnt));
     }
     // Busy: the mountpoint already has a layerfs mount on it.
-    assert.is((await layerfs(['-o', s.opts, s.mnt])).code, 0);
-    const again = await layerfs(['-o', s.opts, s.mnt]);
+    assert.is((await layerfs(['-o', s.opts, s.mnt], front)).code, 0);
+    const again = await layerfs(['-o', s.opts, s.mnt], front);
     assert.ok(again.code !== 0 || mounted(s.mnt));
   } finally {
     await cleanup(s.mnt);
@@ -145,12 +149,40 @@ test('failures: one clear line on stderr, non-zero exit, nothing mounted', async
   }
 });
 
-test('--help and --version', async () => {
-  const h = await layerfs(['--help']);
+for (const front of FRONTS) test(`--help and --version (${front} front)`, async () => {
+  const h = await layerfs(['--help'], front);
   assert.is(h.code, 0);
   assert.match(h.stdout, /lowerdir=/);
-  const v = await layerfs(['--version']);
+  const v = await layerfs(['--version'], front);
   assert.match(v.stdout, /^layerfs \d+\.\d+\.\d+/);
+});
+
+test('launcher: -f stays in the foreground until SIGTERM, which unmounts', async () => {
+  const s = sampleSet();
+  try {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(LAUNCHER, ['-f', '-o', s.opts, s.mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    for (let i = 0; i < 100 && !mounted(s.mnt); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(mounted(s.mnt), 'mounted while the launcher runs');
+    assert.is(child.exitCode, null, 'the launcher waits for its foreground server');
+    assert.is(fs.readFileSync(path.join(s.mnt, 'etc/base'), 'utf8'), 'base');
+    child.kill('SIGTERM'); // passed on to the server, which unmounts and exits 0
+    assert.is(await exited, 0);
+    assert.not.ok(mounted(s.mnt));
+  } finally {
+    await cleanup(s.mnt);
+    s.remove();
+  }
+});
+
+test('launcher: a missing node or script is one clear line', async () => {
+  const r = await run(LAUNCHER, ['--version'], { env: { ...process.env, LAYERFS_NODE: '/nonexistent/node' } }).catch((e) => e);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /^layerfs: node not found/);
+  const m = await run(LAUNCHER, ['--version'], { env: { ...process.env, LAYERFS_MAIN: '/nonexistent/main.js' } }).catch((e) => e);
+  assert.is(m.code, 1);
+  assert.match(m.stderr, /^layerfs: \/nonexistent\/main.js: not found/);
 });
 
 test.run();

@@ -10,6 +10,8 @@ import { tempDir } from '../helpers/layers';
  * changed the ways packages and programs change them, committed, and run again from the commit.
  */
 const CLI = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
+/** The C front door container tools run (native-bindings/src/launcher.c). */
+const LAUNCHER = path.join(__dirname, '..', '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
 const LINK = '/usr/local/bin/layerfs';
 
 const IN_CONTAINER = `
@@ -49,7 +51,7 @@ test('podman runs, changes, commits and reruns containers on layerfs', () => {
   const previous = fs.existsSync(LINK) ? fs.readlinkSync(LINK) : null;
   fs.chmodSync(CLI, 0o755);
   fs.rmSync(LINK, { force: true });
-  fs.symlinkSync(CLI, LINK);
+  fs.symlinkSync(LAUNCHER, LINK);
   const podman = new Podman(base, LINK);
   try {
     const pkg = path.join(base, 'pkg');
