@@ -5,7 +5,7 @@ import { copyUp, copyUpDir, currentNode, requireWork } from './copy-up';
 import type { Caller } from './creds';
 import { adjustLinkCount } from './hardlink';
 import { OverlayError } from './errors';
-import { checkName, lookupChild } from './lookup';
+import { checkName, lookupChild, newUpperObject } from './lookup';
 import { OverlayNode, joinPath } from './node';
 import { listDirectory } from './readdir';
 import {
@@ -44,9 +44,14 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
   switch (obj.kind) {
     case 'file': {
       // Opened read-write whatever the caller asked: the access check was the caller's, the fd is ours.
+      // Created 0600 and given its mode after its owner (chown clears set-ID bits); the chown and
+      // chmod calls are skipped when the new file already has what they would set (a root caller
+      // in a plain directory: one system call fewer per file created).
       fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), 0o600);
-      sys.fchown(fd, uid, gid);
-      sys.fchmod(fd, obj.mode & 0o7777);
+      const mode = obj.mode & 0o7777;
+      const st = sys.fstat(fd);
+      if (st.uid !== uid || st.gid !== gid) sys.fchown(fd, uid, gid);
+      if ((st.mode & 0o7777) !== mode || st.uid !== uid || st.gid !== gid) sys.fchmod(fd, mode);
       return fd;
     }
     case 'dir':
@@ -109,6 +114,9 @@ export async function createObject(
   }
   ctx.invalidate(path);
   ctx.invalidateListing(parentPath);
+  // A new file is its upper object alone (nothing below shows through a non-directory), with no
+  // overlay xattrs yet: no lookup needed. Directories are looked up (their lower stack, markers).
+  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, sys.fstat(fd)), fd };
   return { node: currentNode(ctx, path), fd };
 }
 

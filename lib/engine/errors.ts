@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { errnoErrorStackLimit } from '../sys';
 
 /**
  * An error the engine returns to its caller. It always carries an errno `code` (ENOENT, EROFS...),
@@ -15,7 +16,10 @@ export class OverlayError extends Error {
   constructor(code: string, syscall: string, path: string, detail?: string) {
     const errno = (osConstants.errno as Record<string, number>)[code] ?? osConstants.errno.EIO;
     const text = detail ?? describe(errno);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = errnoErrorStackLimit(); // none in a FUSE server (lib/sys setErrorStacks)
     super(`${code}: ${text}, ${syscall} '${path}'`);
+    Error.stackTraceLimit = limit;
     this.name = 'OverlayError';
     this.code = code;
     this.errno = errno;

@@ -289,6 +289,18 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
 }
 
 /**
+ * The node of a non-directory just created in the upper layer at `path` (stat `stat`): nothing
+ * below shows through it and it has no overlay xattrs, so it needs no lookup. Cached as a lookup's.
+ */
+export function newUpperObject(ctx: OverlayContext, path: string, stat: sys.Stat): OverlayNode {
+  const top: RealEntry = { layer: ctx.stack.upper!, path, stat };
+  const node = new OverlayNode(path, ctx.inodes.of(top), [top], 0, false, []);
+  ctx.negative.delete(path);
+  ctx.nodes.set(path, node);
+  return node;
+}
+
+/**
  * The inode number of a merged object: from its top object, except that a copied-up object keeps
  * the number it had before copy-up (recorded in a private xattr at copy-up).
  */

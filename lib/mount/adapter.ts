@@ -368,9 +368,8 @@ export class OverlayFuseOps implements FuseOperations {
     return done;
   }
 
-  flush(): void {
-    /* data goes straight to the layer file: nothing buffered here */
-  }
+  // No flush(): data goes straight to the layer file, nothing is buffered here. The session answers
+  // FLUSH with ENOSYS once and the kernel never sends it again, so close() costs no round trip.
 
   release(_ctx: FuseContext, a: fuse.ReleaseIn): void {
     const f = this.files.get(a.fh);

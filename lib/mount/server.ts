@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as sys from '../sys';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, mountFuse } from '../fuse';
 import { OverlayFuseOps } from './adapter';
@@ -91,6 +92,8 @@ export async function startServer(options: MountOptions): Promise<Server> {
     throw new ConfigError('EPERM', 'passthrough', 'passthrough needs root (CAP_SYS_ADMIN)');
   }
   if (!root) options.debug?.('not root: mounting through fusermount3; passthrough off (needs CAP_SYS_ADMIN)');
+  // errno errors are this thread's answers, not bugs: no stack traces for them (sys.setErrorStacks)
+  sys.setErrorStacks(false);
   const overlay = Overlay.open(overlayOptions);
   const ops = new OverlayFuseOps(
     overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid),

@@ -1,5 +1,5 @@
 /** lib/sys: the syscall layer. The only importer of native-bindings (through ./native). */
-export { SysError, check, isSysError, errnoCode, codeErrno, errnoMessage } from './errors';
+export { SysError, check, isSysError, errnoCode, codeErrno, errnoMessage, setErrorStacks, errnoErrorStackLimit } from './errors';
 export { O, AT, RESOLVE, RENAME, S, DT, UTIME, XATTR, SEEK, FALLOC } from './constants';
 export type { Stat } from './stat';
 export { statx, tryStatx, fstat, makedev, major, minor } from './stat';

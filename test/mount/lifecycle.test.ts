@@ -188,6 +188,24 @@ test('stats() counts requests; copy-up events arrive', async () => {
   }
 });
 
+test('close() costs no round trip: FLUSH is refused once, then never sent', async () => {
+  const set = stack();
+  try {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
+      for (let i = 0; i < 20; i++) {
+        fs.writeFileSync(path.join(m.mountpoint, `f${i}`), 'data');
+        assert.is(fs.readFileSync(path.join(m.mountpoint, 'etc/passwd'), 'utf8').length > 0, true);
+      }
+      const s = await m.stats();
+      assert.ok((s.requests.CREATE ?? 0) >= 20, JSON.stringify(s.requests));
+      assert.ok((s.requests.FLUSH ?? 0) <= 1, `FLUSH sent ${s.requests.FLUSH} times`);
+      assert.is(fs.readFileSync(path.join(set.upper, 'f19'), 'utf8'), 'data');
+    });
+  } finally {
+    set.remove();
+  }
+});
+
 test('no mount left behind', () => {
   assertNoMountsUnder(PREFIX);
   for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
