@@ -26,6 +26,9 @@ export type NewObject =
   | { kind: 'node'; mode: number; rdev: number };
 
 const where = (path: string) => '/' + path;
+/** Who creates objects in the upper layer: this process. */
+const EUID = process.geteuid?.() ?? 0;
+const EGID = process.getegid?.() ?? 0;
 const S_ISGID = 0o2000;
 
 function existing(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
@@ -47,11 +50,16 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
       // Created 0600 and given its mode after its owner (chown clears set-ID bits); the chown and
       // chmod calls are skipped when the new file already has what they would set (a root caller
       // in a plain directory: one system call fewer per file created).
-      fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), 0o600);
+      // When the file will be ours as created (no chown) and has no set-ID bits, it is created with
+      // its mode (the umask may still take bits: checked below).
       const mode = obj.mode & 0o7777;
+      const ownedAsCreated = uid === EUID && (sgidDir || gid === EGID);
+      const createMode = ownedAsCreated && (mode & ~0o777) === 0 ? mode : 0o600;
+      fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), createMode);
       const st = sys.fstat(fd);
-      if (st.uid !== uid || st.gid !== gid) sys.fchown(fd, uid, gid);
-      if ((st.mode & 0o7777) !== mode || st.uid !== uid || st.gid !== gid) sys.fchmod(fd, mode);
+      const chown = st.uid !== uid || st.gid !== gid;
+      if (chown) sys.fchown(fd, uid, gid);
+      if (chown || (st.mode & 0o7777) !== mode) sys.fchmod(fd, mode);
       return fd;
     }
     case 'dir':
@@ -116,7 +124,7 @@ export async function createObject(
   ctx.invalidateListing(parentPath);
   // A new file is its upper object alone (nothing below shows through a non-directory), with no
   // overlay xattrs yet: no lookup needed. Directories are looked up (their lower stack, markers).
-  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, sys.fstat(fd)), fd };
+  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, sys.fstat(fd)), fd }; // after chown/chmod
   return { node: currentNode(ctx, path), fd };
 }
 

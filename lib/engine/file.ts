@@ -8,7 +8,11 @@ import { OverlayNode, splitPath } from './node';
 /** An open regular file of the merged view: a descriptor of the real object that holds its data. */
 export class FileHandle {
   private closed = false;
-  constructor(readonly node: OverlayNode, readonly fd: number, readonly flags: number) {}
+  constructor(
+    readonly node: OverlayNode, readonly fd: number, readonly flags: number,
+    /** The descriptor's stat when the opener already took one (a file just created). */
+    private readonly knownIdentity?: { dev: number; ino: number },
+  ) {}
 
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return fs.readSync(this.fd, buffer, offset, length, position);
@@ -45,6 +49,11 @@ export class FileHandle {
 
   stat(): sys.Stat {
     return sys.fstat(this.fd);
+  }
+
+  /** Device and inode of the open file (they never change while it is open). */
+  identity(): { dev: number; ino: number } {
+    return this.knownIdentity ?? this.stat();
   }
 
   close(): void {

@@ -185,7 +185,7 @@ export class Overlay {
   async create(target: string, mode: number, flags = sys.O.RDWR, caller: Caller = processCaller()): Promise<FileHandle> {
     const { parent, name } = this.parentAndName(target);
     const { node, fd } = await createObject(this.ctx, parent, name, { kind: 'file', mode, flags }, caller);
-    return new FileHandle(node, fd, flags);
+    return new FileHandle(node, fd, flags, node.top.stat); // the top stat is the new file's fstat
   }
 
   async mkdir(target: string, mode = 0o755, caller: Caller = processCaller()): Promise<OverlayNode> {

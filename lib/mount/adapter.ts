@@ -281,7 +281,7 @@ export class OverlayFuseOps implements FuseOperations {
     let backingId = 0;
     if (this.passthrough !== null) {
       // Every passthrough open of one inode must name the same backing (else the kernel fails it with EIO).
-      const st = handle.stat();
+      const st = handle.identity();
       const shared = this.backings.get(nodeid);
       if (shared !== undefined && shared.dev === st.dev && shared.ino === st.ino) {
         shared.refs++;
