@@ -67,6 +67,8 @@ export function readDirMarkers(ctx: OverlayContext, layer: Layer, dirRel: string
 
 /** True for a regular file whose data still lives in a layer below (`overlay.metacopy`). */
 export function isMetacopy(ctx: OverlayContext, layer: Layer, dirRel: string, name: string): boolean {
-  const fd = layer.dirFd(dirRel);
-  return ctx.xattrs.markerNames('metacopy').some((x) => sys.getxattrat(fd, name, x) !== null);
+  // One listxattr, not a getxattr per marker name: this runs for every regular file looked up.
+  const names = sys.listxattrat(layer.dirFd(dirRel), name);
+  if (names.length === 0) return false;
+  return ctx.xattrs.markerNames('metacopy').some((x) => names.includes(x));
 }
