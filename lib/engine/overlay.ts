@@ -319,6 +319,23 @@ export class Overlay {
     return sys.fstatfs(this.ctx.stack.top.rootFd);
   }
 
+  /**
+   * fsync of a merged directory's upper directory (its names are on disk, as ovl_dir_fsync does);
+   * nothing to do for a directory only in lower layers, or when volatile.
+   */
+  async syncDir(target: NodeOrPath): Promise<void> {
+    const node = this.resolve(target);
+    const upper = this.ctx.stack.upper;
+    if (upper === null || this.ctx.config.volatile || !node.isDir || node.top.layer !== upper) return;
+    // The cached directory fds are O_PATH (fsync refuses them): open it for reading through one.
+    const fd = sys.openat(upper.dirFd(node.top.path), '.', sys.O.RDONLY | sys.O.DIRECTORY | sys.O.CLOEXEC);
+    try {
+      await sys.fsyncAsync(fd);
+    } finally {
+      sys.close(fd);
+    }
+  }
+
   /** syncfs of the upper layer: everything written is on disk (skipped when volatile). */
   async sync(): Promise<void> {
     const upper = this.ctx.stack.upper;

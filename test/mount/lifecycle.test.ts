@@ -206,6 +206,37 @@ test('close() costs no round trip: FLUSH is refused once, then never sent', asyn
   }
 });
 
+test('fsync and fsync of a directory reach the upper; volatile omits them with no round trip', async () => {
+  for (const volatile of [false, true]) {
+    const set = stack();
+    try {
+      await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), volatile }, async (m) => {
+        for (let i = 0; i < 10; i++) {
+          const fd = fs.openSync(path.join(m.mountpoint, `etc/f${i}`), 'w');
+          fs.writeSync(fd, 'data');
+          fs.fsyncSync(fd);
+          fs.fdatasyncSync(fd);
+          fs.closeSync(fd);
+          const dfd = fs.openSync(path.join(m.mountpoint, 'etc'), 'r');
+          fs.fsyncSync(dfd);
+          fs.closeSync(dfd);
+        }
+        const s = await m.stats();
+        if (volatile) {
+          assert.ok((s.requests.FSYNC ?? 0) <= 1, `volatile: FSYNC sent ${s.requests.FSYNC} times`);
+          assert.ok((s.requests.FSYNCDIR ?? 0) <= 1, `volatile: FSYNCDIR sent ${s.requests.FSYNCDIR} times`);
+        } else {
+          assert.is(s.requests.FSYNC, 20, JSON.stringify(s.requests));
+          assert.is(s.requests.FSYNCDIR, 10, JSON.stringify(s.requests));
+        }
+      });
+      assert.is(fs.readFileSync(path.join(set.upper, 'etc/f9'), 'utf8'), 'data');
+    } finally {
+      set.remove();
+    }
+  }
+});
+
 test('no mount left behind', () => {
   assertNoMountsUnder(PREFIX);
   for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
