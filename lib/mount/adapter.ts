@@ -47,6 +47,8 @@ const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
 export class OverlayFuseOps implements FuseOperations {
   readonly nodes = new NodeTable();
   private readonly files = new Map<number, OpenFile>();
+  /** The open files of each node id (GETATTR of an open file asks for any of them). */
+  private readonly openByNode = new Map<number, Set<OpenFile>>();
   /** Listings being read, by directory node id (bounded: a reader that stops midway is forgotten). */
   private readonly listings = new LRUCache<number, { gen: number; dir: DirHandle }>({ max: 256 });
   private readonly backings = new Map<number, Backing>();
@@ -125,12 +127,25 @@ export class OverlayFuseOps implements FuseOperations {
     return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino) ?? null;
   }
 
+  private addFile(fh: number, f: OpenFile): void {
+    this.files.set(fh, f);
+    let open = this.openByNode.get(f.nodeid);
+    if (open === undefined) this.openByNode.set(f.nodeid, (open = new Set()));
+    open.add(f);
+  }
+
+  private removeFile(fh: number, f: OpenFile): void {
+    this.files.delete(fh);
+    const open = this.openByNode.get(f.nodeid);
+    if (open !== undefined && open.delete(f) && open.size === 0) this.openByNode.delete(f.nodeid);
+  }
+
   /** An open file of `nodeid`: the one named by `fh`, else any. */
   private openOf(nodeid: number, fh: number | undefined): OpenFile | undefined {
     const f = fh !== undefined ? this.files.get(fh) : undefined;
     if (f !== undefined) return f;
-    for (const o of this.files.values()) if (o.nodeid === nodeid) return o;
-    return undefined;
+    const open = this.openByNode.get(nodeid);
+    return open === undefined ? undefined : open.values().next().value;
   }
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
@@ -305,7 +320,7 @@ export class OverlayFuseOps implements FuseOperations {
         throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
       }
     }
-    this.files.set(fh, { handle, backingId, nodeid });
+    this.addFile(fh, { handle, backingId, nodeid });
     // No FOPEN_KEEP_CACHE for files: a handle opened on the lower file before a copy-up would fill
     // the inode's page cache with the old data, and later opens would be served that.
     return backingId > 0 ? { fh, backingId } : { fh };
@@ -374,7 +389,7 @@ export class OverlayFuseOps implements FuseOperations {
   release(_ctx: FuseContext, a: fuse.ReleaseIn): void {
     const f = this.files.get(a.fh);
     if (f === undefined) return;
-    this.files.delete(a.fh);
+    this.removeFile(a.fh, f);
     this.dropBacking(f);
     f.handle.close();
   }
@@ -465,7 +480,7 @@ export class OverlayFuseOps implements FuseOperations {
   /** Closes every open handle (at unmount). */
   closeAll(): void {
     for (const [fh, f] of this.files) {
-      this.files.delete(fh);
+      this.removeFile(fh, f);
       this.dropBacking(f);
       f.handle.close();
     }
