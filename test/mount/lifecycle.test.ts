@@ -237,6 +237,25 @@ test('fsync and fsync of a directory reach the upper; volatile omits them with n
   }
 });
 
+test('the plain libuv-driven reader (LAYERFS_READER_SPIN=0) serves as the default one does', async () => {
+  const set = stack();
+  const before = process.env.LAYERFS_READER_SPIN;
+  process.env.LAYERFS_READER_SPIN = '0'; // read by the addon when the reader starts
+  try {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
+      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(m.mountpoint, `n${i}`), `v${i}`);
+      assert.is(fs.readFileSync(path.join(m.mountpoint, 'n7'), 'utf8'), 'v7');
+      assert.ok(fs.readdirSync(m.mountpoint).includes('n19'));
+      fs.appendFileSync(path.join(m.mountpoint, 'big'), 'tail'); // a copy-up: thread-pool work
+      assert.is(fs.statSync(path.join(m.mountpoint, 'big')).size, (1 << 20) + 4);
+    });
+  } finally {
+    if (before === undefined) delete process.env.LAYERFS_READER_SPIN;
+    else process.env.LAYERFS_READER_SPIN = before;
+    set.remove();
+  }
+});
+
 test('no mount left behind', () => {
   assertNoMountsUnder(PREFIX);
   for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
