@@ -29,6 +29,8 @@ export interface CliMount {
   metacopy?: boolean;
   allowOther?: boolean;
   passthrough: boolean | 'auto';
+  /** POSIX ACLs enforced by the kernel (`acl`, `noacl`); 'auto': when the upper layer has them. */
+  acl: boolean | 'auto';
   uidmap: IdRange[];
   gidmap: IdRange[];
   squashUid?: number;
@@ -154,6 +156,7 @@ export function parseMountArgs(argv: string[]): CliMount {
     userxattr: false,
     redirectFollow: true,
     passthrough: 'auto',
+    acl: 'auto',
     uidmap: [],
     gidmap: [],
     staticNlink: false,
@@ -207,7 +210,8 @@ export function parseMountArgs(argv: string[]): CliMount {
         break;
       }
       case 'writeback': parseBool(key, need(), ['1'], ['0']); m.ignored.push(raw); break;
-      case 'noacl': m.ignored.push(raw); break;
+      case 'noacl': m.acl = false; break;
+      case 'acl': m.acl = true; break;
       case 'log': m.logFile = need(); break;
       default:
         if (GENERIC_FLAGS.has(key) || IGNORED_WITH_VALUE.has(key)) m.ignored.push(raw);

@@ -27,6 +27,7 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
     redirectFollow: m.redirectFollow,
     metacopy: m.metacopy,
     passthrough: m.passthrough,
+    posixAcl: m.acl,
     allowOther: m.allowOther,
     fsname: m.source ?? 'layerfs',
     uidmap: m.uidmap,

@@ -2,6 +2,12 @@
 export interface Caller {
   uid: number;
   gid: number;
+  /**
+   * The caller's umask, when the mode it asks for is not masked yet (a FUSE mount with POSIX ACLs):
+   * applied to a new object unless its directory has a default ACL, which then decides instead.
+   * Undefined: the mode given is final.
+   */
+  umask?: number;
 }
 
 export function processCaller(): Caller {

@@ -4,7 +4,8 @@ import type { OverlayContext } from './context';
 import { copyUp, copyUpDir, currentNode, requireWork } from './copy-up';
 import type { Caller } from './creds';
 import { adjustLinkCount } from './hardlink';
-import { OverlayError } from './errors';
+import { ACL_ACCESS, ACL_DEFAULT, InheritedAcl, inheritAcl } from './acl';
+import { OverlayError, hasCode } from './errors';
 import { checkName, lookupChild, newUpperObject } from './lookup';
 import { OverlayNode, joinPath } from './node';
 import { listDirectory } from './readdir';
@@ -81,6 +82,45 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
 }
 
 /**
+ * The mode and ACLs a new object gets from its upper parent `dirFd` (a copy of the merged parent,
+ * xattrs included) for a caller whose umask is not applied yet: the umask alone without a default
+ * ACL (`acl` then only carries the mode), else the default ACL's inheritance (lib/engine/acl.ts).
+ */
+function inheritedAcl(dirFd: number, obj: Exclude<NewObject, { kind: 'symlink' }>, umask: number): InheritedAcl {
+  let defaultAcl: Buffer | null = null;
+  try {
+    defaultAcl = sys.getxattrat(dirFd, '', ACL_DEFAULT);
+  } catch (err) {
+    if (!hasCode(err, 'EOPNOTSUPP', 'ENOTSUP')) throw err;
+  }
+  if (defaultAcl === null || defaultAcl.length === 0) return { mode: obj.mode & ~(umask & 0o777), access: null, default: null };
+  return inheritAcl(defaultAcl, obj.mode, obj.kind === 'dir');
+}
+
+/**
+ * Gives the new object `name` in `dirFd` (open as `fd` for files) the ACLs it inherits. Made with
+ * the inherited mode already; the filesystem may have applied the directory's default ACL itself
+ * to the mode it was made with, so the access ACL is written (or removed) either way.
+ */
+function writeAcl(dirFd: number, name: string, fd: number, acl: InheritedAcl): void {
+  if (acl.access === null && acl.default === null) {
+    // No default ACL above: nothing was inherited, unless the filesystem disagrees (it cannot).
+    return;
+  }
+  const set = (xname: string, value: Buffer) => (fd >= 0 ? sys.fsetxattr(fd, xname, value) : sys.setxattrat(dirFd, name, xname, value));
+  if (acl.access !== null) set(ACL_ACCESS, acl.access);
+  else {
+    try {
+      if (fd >= 0) sys.fremovexattr(fd, ACL_ACCESS);
+      else sys.removexattrat(dirFd, name, ACL_ACCESS);
+    } catch (err) {
+      if (!hasCode(err, 'ENODATA')) throw err;
+    }
+  }
+  if (acl.default !== null) set(ACL_DEFAULT, acl.default);
+}
+
+/**
  * Creates a new object. Over a whiteout it is built in work/ and swapped in with one rename (a new
  * directory there is made opaque, so what the whiteout hid stays hidden).
  */
@@ -96,11 +136,14 @@ export async function createObject(
   const upperParent = await copyUpDir(ctx, parentPath);
   const dirFd = ctx.stack.upper!.dirFd(parentPath);
   const { uid, gid, inheritSgid } = ownerFor(upperParent.top.stat, caller);
+  const acl = caller.umask === undefined || obj.kind === 'symlink' ? null : inheritedAcl(dirFd, obj, caller.umask);
+  if (acl !== null && obj.kind !== 'symlink') obj = { ...obj, mode: acl.mode };
   let fd = -1;
   if (upperState(ctx, parentPath, name) === 'whiteout') {
     const tmp = work.tempName();
     try {
       fd = makeObject(work.fd, tmp, obj, uid, gid, inheritSgid);
+      if (acl !== null) writeAcl(work.fd, tmp, fd, acl);
       if (obj.kind === 'dir') {
         setOpaque(ctx, work.fd, tmp);
         sys.renameat2(work.fd, tmp, dirFd, name, RENAME.EXCHANGE);
@@ -119,6 +162,7 @@ export async function createObject(
     }
   } else {
     fd = makeObject(dirFd, name, obj, uid, gid, inheritSgid);
+    if (acl !== null) writeAcl(dirFd, name, fd, acl);
   }
   ctx.invalidate(path);
   ctx.invalidateListing(parentPath);

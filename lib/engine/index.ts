@@ -8,3 +8,4 @@ export type { EngineStats } from './context';
 export { FileHandle } from './file';
 export { OverlayNode } from './node';
 export type { RealEntry } from './node';
+export type { Caller } from './creds';

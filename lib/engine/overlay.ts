@@ -2,7 +2,7 @@ import * as sys from '../sys';
 import { Attr, getAttr } from './attr';
 import { OverlayConfig, OverlayOptions, resolveConfig } from './config';
 import { EngineStats, OverlayContext } from './context';
-import { OverlayError } from './errors';
+import { OverlayError, hasCode } from './errors';
 import { FileHandle, openForRead, openUpper, wantsWrite } from './file';
 import { copyUp } from './copy-up';
 import type { Caller } from './creds';
@@ -317,6 +317,17 @@ export class Overlay {
   /** Filesystem figures of the upper layer, or of the top lower when read-only. */
   statfs(): sys.StatFs {
     return sys.fstatfs(this.ctx.stack.top.rootFd);
+  }
+
+  /** Whether the top layer (the upper, where new objects go) stores POSIX ACLs. */
+  supportsPosixAcl(): boolean {
+    try {
+      sys.getxattrat(this.ctx.stack.top.rootFd, '', 'system.posix_acl_access');
+      return true;
+    } catch (err) {
+      if (hasCode(err, 'EOPNOTSUPP', 'ENOTSUP')) return false;
+      throw err;
+    }
   }
 
   /**

@@ -20,6 +20,11 @@ export interface FuseSessionOptions {
   passthrough?: boolean;
   /** FUSE_WRITEBACK_CACHE (default off) */
   writeback?: boolean;
+  /**
+   * FUSE_POSIX_ACL with FUSE_DONT_MASK: the kernel enforces ACLs from its cache (asking GETXATTR
+   * system.posix_acl_* once per inode) and sends create modes unmasked, with the umask beside them.
+   */
+  posixAcl?: boolean;
   /** default entry/attr cache timeouts in seconds (default 1) */
   entryTimeout?: number;
   attrTimeout?: number;
@@ -369,6 +374,7 @@ export class FuseSession {
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
     if (this.opts.writeback) want |= INIT.WRITEBACK_CACHE;
+    if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
     const flags = want & k.flags;
     const passthrough = (flags & INIT.PASSTHROUGH) !== 0n;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Attr, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
+import type { Attr, Caller, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
@@ -54,6 +54,11 @@ export class OverlayFuseOps implements FuseOperations {
   private readonly backings = new Map<number, Backing>();
   private nextFh = 1;
   passthrough: Passthrough | null = null;
+  /**
+   * FUSE_POSIX_ACL with FUSE_DONT_MASK negotiated: the kernel sends modes without the umask applied
+   * (and the umask beside them), since a default ACL replaces the umask; the engine applies either.
+   */
+  unmaskedModes = false;
 
   constructor(
     private readonly ov: Overlay,
@@ -216,6 +221,12 @@ export class OverlayFuseOps implements FuseOperations {
     return this.attrOut(path, a.nodeid);
   }
 
+  /** Who creates an object, with the umask to apply when the kernel did not (unmaskedModes). */
+  private creator(ctx: FuseContext, umask: number): Caller {
+    const owner = this.owner(ctx);
+    return this.unmaskedModes ? { ...owner, umask } : owner;
+  }
+
   /** xattr_permissions=2: a new object records its creator and requested mode. */
   private async recordNew(path: string, ctx: FuseContext, mode: number): Promise<void> {
     if (this.override === null) return;
@@ -242,14 +253,14 @@ export class OverlayFuseOps implements FuseOperations {
 
   async mknod(ctx: FuseContext, a: fuse.MknodIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    await this.ov.mknod(path, a.mode, a.rdev, this.owner(ctx));
+    await this.ov.mknod(path, a.mode, a.rdev, this.creator(ctx, a.umask));
     await this.recordNew(path, ctx, a.mode);
     return this.entry(path);
   }
 
   async mkdir(ctx: FuseContext, a: fuse.MkdirIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    await this.ov.mkdir(path, a.mode & 0o7777, this.owner(ctx));
+    await this.ov.mkdir(path, a.mode & 0o7777, this.creator(ctx, a.umask));
     await this.recordNew(path, ctx, a.mode);
     return this.entry(path);
   }
@@ -348,7 +359,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.owner(ctx));
+    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.creator(ctx, a.umask));
     await this.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {
@@ -455,7 +466,14 @@ export class OverlayFuseOps implements FuseOperations {
 
   async setxattr(_ctx: FuseContext, a: fuse.SetxattrIn): Promise<void> {
     if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
-    await this.ov.setxattr(this.path(a.nodeid), a.name, a.value, a.flags);
+    const path = this.path(a.nodeid);
+    await this.ov.setxattr(path, a.name, a.value, a.flags);
+    // Setting an access ACL by a caller outside the file's group (and without CAP_FSETID) drops
+    // set-group-ID, as chmod would; the kernel says so, the server does it (we have CAP_FSETID).
+    if ((a.setxattrFlags & fuse.SETXATTR_ACL_KILL_SGID) !== 0 && a.name === 'system.posix_acl_access') {
+      const mode = this.ov.getattr(path).mode;
+      if ((mode & S_ISGID) !== 0) await this.ov.setattr(path, { mode: mode & 0o7777 & ~S_ISGID });
+    }
   }
 
   async removexattr(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {

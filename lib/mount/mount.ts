@@ -24,6 +24,7 @@ const live = new Set<string>();
 const MOUNT_KEYS = new Set<string>([
   'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
   'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
+  'posixAcl',
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 
@@ -59,6 +60,9 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   // Validate here too, so a bad option fails with a precise error before any thread starts.
   for (const key of Object.keys(options)) {
     if (!MOUNT_KEYS.has(key)) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
+  }
+  if (options.posixAcl !== undefined && typeof options.posixAcl !== 'boolean' && options.posixAcl !== 'auto') {
+    throw new ConfigError('EINVAL', 'posixAcl', `posixAcl must be true, false or 'auto', got ${JSON.stringify(options.posixAcl)}`);
   }
   if (options.passthrough !== undefined && typeof options.passthrough !== 'boolean' && options.passthrough !== 'auto') {
     throw new ConfigError('EINVAL', 'passthrough', `passthrough must be true, false or 'auto', got ${JSON.stringify(options.passthrough)}`);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as sys from '../sys';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
-import { FuseMount, mountFuse } from '../fuse';
+import { FuseMount, INIT, mountFuse } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
 import { StatOverride } from './override-stat';
@@ -14,6 +14,11 @@ export interface MountOptions extends OverlayOptions {
   passthrough?: boolean | 'auto';
   /** Let users other than the mounter in (default: true when root, as containers need). */
   allowOther?: boolean;
+  /**
+   * POSIX ACLs (FUSE_POSIX_ACL): the kernel enforces them and new objects inherit default ACLs as on
+   * overlayfs. 'auto' (default): when the upper layer (or, read-only, the top layer) supports them.
+   */
+  posixAcl?: boolean | 'auto';
   /** Mount read-only even with an upper layer. */
   readOnly?: boolean;
   /** Name in /proc/mounts (default 'layerfs'). */
@@ -112,6 +117,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
         passthrough: wantPassthrough !== false && root,
         // One reused request buffer: decoding is synchronous and copies out the payloads it keeps.
         readerMode: 'view',
+        posixAcl: options.posixAcl === 'auto' || options.posixAcl === undefined ? overlay.supportsPosixAcl() : options.posixAcl,
         debug: options.debug,
         log: options.log,
       },
@@ -124,6 +130,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   const session = fm.session;
   // Start libuv's thread pool now, not in the first copy-up a user waits for.
   fs.stat(mountpoint, () => undefined);
+  ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }

@@ -44,7 +44,10 @@ test('fuse-overlayfs and kernel overlay options are accepted; unknown ones repor
   assert.is(m.staticNlink, true);
   assert.is(m.userxattr, true);
   assert.is(m.metacopy, true);
+  assert.is(m.acl, false, 'noacl: the kernel does not enforce ACLs');
   assert.equal(m.unknown, ['colour=blue']);
+  assert.is(parseMountArgs(['-o', 'lowerdir=/a', '/m']).acl, 'auto');
+  assert.is(parseMountArgs(['-o', 'lowerdir=/a,acl', '/m']).acl, true);
 });
 
 test('bad values and missing pieces are errors naming the option', () => {
