@@ -37,8 +37,8 @@ export interface CliMount {
   squashGid?: number;
   staticNlink: boolean;
   noxattrs: boolean;
-  /** 2: ownership and permissions kept in user.containers.override_stat. */
-  xattrPermissions?: 2;
+  /** Ownership and permissions kept in an xattr: 2 user.containers.override_stat, 1 security.fuseoverlayfs.override_stat. */
+  xattrPermissions?: 1 | 2;
   /** Options accepted for compatibility that change nothing here. */
   ignored: string[];
   /** Unknown options (reported on stderr, then ignored). */
@@ -204,8 +204,9 @@ export function parseMountArgs(argv: string[]): CliMount {
       case 'xattr_permissions': {
         const v = need();
         if (!['0', '1', '2'].includes(v)) throw new UsageError(`xattr_permissions=${v}: expected 0, 1 or 2`);
-        // 2: user.containers.override_stat (rootless containers/storage); 1 (privileged xattr) is not kept.
+        // 2: user.containers.override_stat (rootless containers/storage); 1: fuse-overlayfs' security.* one
         if (v === '2') m.xattrPermissions = 2;
+        else if (v === '1') m.xattrPermissions = 1;
         else m.ignored.push(raw);
         break;
       }

@@ -5,7 +5,7 @@ import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
 import { NO_ATTR, toFuseAttr } from './attr';
 import { IdMap } from './idmap';
-import { OVERRIDE_XATTR, StatOverride } from './override-stat';
+import { StatOverride } from './override-stat';
 import { NodeTable, ROOT_ID } from './node-table';
 
 /** How long the kernel may cache what we answer: lower layers never change under the mount. */
@@ -455,17 +455,17 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer {
-    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'ENODATA' });
+    if (this.override !== null && a.name === this.override.xattr) throw Object.assign(new Error('private xattr'), { code: 'ENODATA' });
     return this.ov.getxattr(this.path(a.nodeid), a.name);
   }
 
   listxattr(_ctx: FuseContext, a: fuse.ListxattrIn): string[] {
     const names = this.ov.listxattr(this.path(a.nodeid));
-    return this.override === null ? names : names.filter((n) => n !== OVERRIDE_XATTR);
+    return this.override === null ? names : names.filter((n) => n !== this.override!.xattr);
   }
 
   async setxattr(_ctx: FuseContext, a: fuse.SetxattrIn): Promise<void> {
-    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
+    if (this.override !== null && a.name === this.override.xattr) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
     const path = this.path(a.nodeid);
     await this.ov.setxattr(path, a.name, a.value, a.flags);
     // Setting an access ACL by a caller outside the file's group (and without CAP_FSETID) drops
@@ -477,7 +477,7 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   async removexattr(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
-    if (this.override !== null && a.name === OVERRIDE_XATTR) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
+    if (this.override !== null && a.name === this.override.xattr) throw Object.assign(new Error('private xattr'), { code: 'EPERM' });
     await this.ov.removexattr(this.path(a.nodeid), a.name);
   }
 

@@ -4,7 +4,7 @@ import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, INIT, mountFuse } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
-import { StatOverride } from './override-stat';
+import { StatOverride, overrideXattrFor } from './override-stat';
 
 /** Everything `mount()` and the CLI accept. */
 export interface MountOptions extends OverlayOptions {
@@ -33,8 +33,11 @@ export interface MountOptions extends OverlayOptions {
   /** Show every object as owned by this uid / gid. */
   squashUid?: number;
   squashGid?: number;
-  /** 2: keep ownership and permissions in `user.containers.override_stat` (containers/storage force_mask). */
-  xattrPermissions?: 0 | 2;
+  /**
+   * Ownership and permissions kept in an xattr instead of the inode: 2 in `user.containers.override_stat`
+   * (containers/storage force_mask), 1 in `security.fuseoverlayfs.override_stat` (as fuse-overlayfs).
+   */
+  xattrPermissions?: 0 | 1 | 2;
 }
 
 export interface ServerStats {
@@ -102,7 +105,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   const overlay = Overlay.open(overlayOptions);
   const ops = new OverlayFuseOps(
     overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid),
-    options.xattrPermissions === 2 ? new StatOverride() : null,
+    options.xattrPermissions === 1 || options.xattrPermissions === 2 ? new StatOverride(overrideXattrFor(options.xattrPermissions)) : null,
   );
   let fm: FuseMount;
   try {

@@ -48,6 +48,9 @@ test('fuse-overlayfs and kernel overlay options are accepted; unknown ones repor
   assert.equal(m.unknown, ['colour=blue']);
   assert.is(parseMountArgs(['-o', 'lowerdir=/a', '/m']).acl, 'auto');
   assert.is(parseMountArgs(['-o', 'lowerdir=/a,acl', '/m']).acl, true);
+  assert.is(m.xattrPermissions, 2);
+  assert.is(parseMountArgs(['-o', 'lowerdir=/a,xattr_permissions=1', '/m']).xattrPermissions, 1);
+  assert.is(parseMountArgs(['-o', 'lowerdir=/a,xattr_permissions=0', '/m']).xattrPermissions, undefined);
 });
 
 test('bad values and missing pieces are errors naming the option', () => {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
-import { formatOverride, OVERRIDE_XATTR, parseOverride } from '../../lib/mount/override-stat';
+import { formatOverride, OVERRIDE_XATTR, parseOverride, PRIVILEGED_OVERRIDE_XATTR } from '../../lib/mount/override-stat';
 import { makeLayerSet } from '../helpers/layers';
 import { withLayerfs } from '../helpers/layerfs-mount';
 
@@ -14,15 +14,15 @@ test('override_stat values: parse and format as containers/storage writes them',
   assert.is(formatOverride({ uid: 5, gid: 6, mode: 0o4750 }).toString(), '5:6:04750');
 });
 
-test('xattr_permissions=2: ownership and mode shown from, and recorded in, user.containers.override_stat', async () => {
+for (const [level, XATTR] of [[2, OVERRIDE_XATTR], [1, PRIVILEGED_OVERRIDE_XATTR]] as const) test(`xattr_permissions=${level}: ownership and mode shown from, and recorded in, ${XATTR}`, async () => {
   const set = makeLayerSet([{
-    'etc/shadow': { type: 'file', content: 's', mode: 0o644, xattrs: { [OVERRIDE_XATTR]: '0:42:0640' } },
+    'etc/shadow': { type: 'file', content: 's', mode: 0o644, xattrs: { [XATTR]: '0:42:0640' } },
     'plain': { type: 'file', content: 'p', mode: 0o644, uid: 7, gid: 7 },
   }]);
   const mnt = path.join(set.base, 'mnt');
-  const stored = (rel: string) => sys.getxattrat(sys.AT.FDCWD, path.join(set.upper, rel), OVERRIDE_XATTR)?.toString();
+  const stored = (rel: string) => sys.getxattrat(sys.AT.FDCWD, path.join(set.upper, rel), XATTR)?.toString();
   try {
-    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: mnt, xattrPermissions: 2 }, () => {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: mnt, xattrPermissions: level }, () => {
       const st = fs.statSync(path.join(mnt, 'etc/shadow'));
       assert.is(st.gid, 42);
       assert.is(st.mode & 0o7777, 0o640);
@@ -35,7 +35,7 @@ test('xattr_permissions=2: ownership and mode shown from, and recorded in, user.
       assert.is(fs.statSync(path.join(set.upper, 'plain')).uid, 7, 'the inode itself is not chowned');
       fs.writeFileSync(path.join(mnt, 'new'), 'n', { mode: 0o640 });
       assert.match(stored('new') ?? '', /^0:0:0640$/);
-      assert.not.ok(sys.listxattrat(sys.AT.FDCWD, path.join(mnt, 'plain')).includes(OVERRIDE_XATTR), 'the record is never shown');
+      assert.not.ok(sys.listxattrat(sys.AT.FDCWD, path.join(mnt, 'plain')).includes(XATTR), 'the record is never shown');
     });
   } finally {
     set.remove();
