@@ -27,14 +27,23 @@ export async function mountCommand(argv: string[]): Promise<number> {
   if (statusFd !== null) {
     // Started by the C launcher (native-bindings/src/launcher.c), already in our own session:
     // serve here, and once mounted let go of the caller's stdio and say "R" on the status pipe.
+    // Then take later mounts over the service socket, if no other server has it (lib/cli/service.ts).
+    const { MountService, serviceSocketPath } = await import('./service');
+    const socketPath = serviceSocketPath();
+    const service = socketPath === null ? undefined : new MountService(socketPath);
+    // Listening while the first mount is made, so the next mount finds the socket as soon as the
+    // first one's launcher has exited (false: another server has the socket, and this one serves
+    // its own mount only).
+    const listening = service?.listen().catch(() => false);
     return (await serveModule()).serve(m, false, async () => {
+      await listening;
       const sys = await import('../sys');
       const devNull = fs.openSync('/dev/null', 'r+');
       for (const fd of [0, 1, 2]) sys.dup2(devNull, fd);
       fs.closeSync(devNull);
       fs.writeSync(statusFd, 'R');
       fs.closeSync(statusFd);
-    });
+    }, service);
   }
   if (process.env.LAYERFS_DAEMON_CHILD === '1') {
     return (await serveModule()).serve(m, false, () => {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { startServer, MountOptions } from '../mount/server';
+import { startServer, MountOptions, Server } from '../mount/server';
+import type { MountService } from './service';
 import type { CliMount } from './options';
 
 /** Where the background server reports: a log file (log= option), else syslog through logger(1). */
@@ -40,22 +41,44 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
   };
 }
 
-/** Serves the mount in this process until it is unmounted or we get SIGTERM/SIGINT. */
-export async function serve(m: CliMount, foreground: boolean, ready: () => void | Promise<void>): Promise<number> {
+/** Mounts `m` in this thread; resolves once the mount answers. */
+export async function startMount(m: CliMount, foreground: boolean): Promise<Server> {
   const log = makeLogger(m, foreground);
   const server = await startServer(mountOptionsOf(m, log));
   if (m.debug) log(`mounted ${m.mountpoint}: passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`);
+  return server;
+}
+
+/** The one line a failed mount reports (no stack: bad options, missing dirs, no /dev/fuse...). */
+export function describeMountError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Serves the mount in this process until it is unmounted or we get SIGTERM/SIGINT. With a mount
+ * service (`service`), the process also takes later mounts over its socket and lives until the
+ * service is idle.
+ */
+export async function serve(
+  m: CliMount, foreground: boolean, ready: () => void | Promise<void>, service?: MountService,
+): Promise<number> {
+  const server = await startMount(m, foreground);
+  const stopAll = service !== undefined ? () => service.stop() : () => server.unmount();
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      void server.unmount().then(() => process.exit(0), (err) => {
-        log(`unmount on ${signal}: ${(err as Error).message}`);
+      void stopAll().then(() => process.exit(0), (err) => {
+        process.stderr.write(`layerfs: unmount on ${signal}: ${(err as Error).message}\n`);
         process.exit(1);
       });
     });
   }
   await ready();
+  if (service !== undefined) {
+    service.adopt(server, m);
+    await service.idle;
+    return 0;
+  }
   await server.ended;
   await server.unmount(); // unmounted from outside: close the layers, sync the upper
   return 0;
 }
-

@@ -40,8 +40,8 @@ export interface FuseMount {
   unmount(): Promise<void>;
 }
 
-/** live mounts: mountpoint -> mounted through fusermount3 */
-const live = new Map<string, boolean>();
+/** live mounts: mountpoint -> its mount (mounted through fusermount3 or not) */
+const live = new Map<string, { viaFusermount: boolean }>();
 let exitHook = false;
 
 function detach(mp: string, viaFusermount: boolean): void {
@@ -53,7 +53,7 @@ function installExitHook(): void {
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
-    for (const [mp, viaFusermount] of live) {
+    for (const [mp, { viaFusermount }] of live) {
       try { detach(mp, viaFusermount); } catch { /* nothing we can do */ }
     }
     live.clear();
@@ -146,11 +146,21 @@ export async function mountFuse(opts: MountOptions, ops: FuseOperations): Promis
       throw e;
     }
   }
-  live.set(mp, viaFusermount);
+  const entry = { viaFusermount };
+  live.set(mp, entry);
+  const forget = () => { if (live.get(mp) === entry) live.delete(mp); };
+  // Once the kernel has ended the session (unmounted from outside), the mountpoint is not ours any
+  // more: a later mount (of this process too, through the mount service) may sit there now.
+  let sessionEnded = false;
+  void session.ended.then(() => { sessionEnded = true; forget(); });
   let unmounted: Promise<void> | undefined;
   const unmount = (): Promise<void> => {
     unmounted ??= (async () => {
-      live.delete(mp);
+      if (sessionEnded) {
+        session.close();
+        return;
+      }
+      forget();
       try {
         if (viaFusermount) sys.fusermountUnmount(mp);
         else sys.umount2(mp, 0);

@@ -12,6 +12,10 @@
  *     status, which has already said what went wrong on the shared stderr.
  * SIGINT/SIGTERM/SIGHUP received meanwhile are passed on to the server.
  *
+ * Before that, it asks the mount service (lib/cli/service.ts) if one runs for this user: a server
+ * already up mounts it in its own thread, with no start-up at all. The service answers 'R'
+ * (mounted), 'E' (failed; the error follows) or 'N' (not for it: -f, -d, other commands).
+ *
  * Node: $LAYERFS_NODE, else `node` in $PATH, else /usr/local/bin/node, /usr/bin/node.
  * Script: $LAYERFS_MAIN, else ../../../dist/lib/cli/main.js from this executable (it is built in
  * native-bindings/build/Release/).
@@ -25,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,7 +86,80 @@ static int find_main(char *out, size_t n) {
   return access(out, R_OK);
 }
 
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The mount service's answer to this command line: an exit status, or -1 to run it ourselves. */
+static int try_service(int argc, char **argv) {
+  const char *off = getenv("LAYERFS_NO_SERVICE");
+  if (off != NULL && strcmp(off, "1") == 0) return -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  int n;
+  if (geteuid() == 0) {
+    n = snprintf(addr.sun_path, sizeof addr.sun_path, "/run/layerfs/service.sock");
+  } else {
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg == NULL || *xdg == '\0') return -1;
+    n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/layerfs/service.sock", xdg);
+  }
+  if (n < 0 || (size_t)n >= sizeof addr.sun_path) return -1;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    close(s); /* no service (or a dead one's socket): start our own server */
+    return -1;
+  }
+  char cwd[PATH_MAX];
+  int ok = getcwd(cwd, sizeof cwd) != NULL && write_all(s, "LFS1", 5) == 0 && write_all(s, cwd, strlen(cwd) + 1) == 0;
+  for (int i = 1; ok && i < argc; i++) ok = write_all(s, argv[i], strlen(argv[i]) + 1) == 0;
+  if (!ok || shutdown(s, SHUT_WR) != 0) {
+    close(s);
+    return -1; /* nothing was asked of it: run it ourselves */
+  }
+  static char reply[65536];
+  size_t got = 0;
+  for (;;) {
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    int pr = poll(&p, 1, 120000);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) {
+      fprintf(stderr, "layerfs: the mount service did not answer in 120 s\n");
+      close(s);
+      return 1;
+    }
+    ssize_t r = read(s, reply + got, sizeof reply - 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+    if (got == sizeof reply - 1) break;
+  }
+  close(s);
+  if (got == 0) {
+    /* It had the request and said nothing: it may have mounted before it died. Mounting again
+       could stack a second mount on the first; say so instead. */
+    fprintf(stderr, "layerfs: the mount service ended without an answer (see its log); run again with LAYERFS_NO_SERVICE=1 to mount without it\n");
+    return 1;
+  }
+  if (reply[0] == 'N') return -1;
+  if (got > 1) fwrite(reply + 1, 1, got - 1, stderr);
+  return reply[0] == 'R' ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  int served = try_service(argc, argv);
+  if (served >= 0) return served;
+
   char node[PATH_MAX], script[PATH_MAX];
   if (find_node(node, sizeof node) != 0) {
     fprintf(stderr, "layerfs: node not found (set LAYERFS_NODE or put node in PATH)\n");
@@ -104,6 +184,7 @@ int main(int argc, char **argv) {
     // The server: its own session (it outlives us and must not get the terminal's signals),
     // the status pipe's write end as fd 3.
     setsid();
+    signal(SIGPIPE, SIG_DFL);
     close(status[0]);
     if (status[1] != STATUS_FD) {
       if (dup2(status[1], STATUS_FD) < 0) _exit(127);

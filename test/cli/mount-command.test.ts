@@ -30,7 +30,8 @@ async function cleanup(mnt: string): Promise<void> {
 async function layerfs(args: string[], front: Front = 'launcher'): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const [prog, argv] = front === 'node' ? [process.execPath, [CLI, ...args]] : [LAUNCHER, args];
-    const r = await run(prog, argv, { timeout: 30_000 });
+    // No lingering mount service after the last unmount (the test checks the server is gone).
+    const r = await run(prog, argv, { timeout: 30_000, env: { ...process.env, LAYERFS_SERVICE_LINGER: '0' } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -1,0 +1,115 @@
+/**
+ * The mount service (lib/cli/service.ts): later mounts through the C launcher are made by the server
+ * already running, in its own thread; each mount still ends on its own; errors come back as one
+ * line; the server leaves after its linger time; LAYERFS_NO_SERVICE=1 keeps a server per mount.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { makeLayerSet } from '../helpers/layers';
+
+const run = promisify(execFile);
+const LAUNCHER = path.join(__dirname, '..', '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
+const SOCKET = '/run/layerfs/service.sock';
+
+function mounted(mnt: string): boolean {
+  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+}
+
+/** Pids of layerfs servers whose command line names `dir`. */
+function serversFor(dir: string): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  return out.split('\n').filter((l) => l.includes('cli/main.js') && l.includes(dir)).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+async function layerfs(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
+  try {
+    const r = await run(LAUNCHER, args, { env: { ...process.env, LAYERFS_SERVICE_LINGER: '0.3', ...env }, timeout: 30_000 });
+    return { code: 0, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+  for (let t = 0; t < ms; t += 50) {
+    if (cond()) return true;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return cond();
+}
+
+function stack(n: number) {
+  const set = makeLayerSet([{ 'etc/base': { type: 'file', content: 'base' } }]);
+  const mounts = Array.from({ length: n }, (_, i) => {
+    const dir = path.join(set.base, `c${i}`);
+    for (const d of ['u', 'w', 'm']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    return { dir, mnt: path.join(dir, 'm'), opts: `lowerdir=${set.lower[0]},upperdir=${dir}/u,workdir=${dir}/w` };
+  });
+  const cleanup = () => {
+    for (const m of mounts) if (mounted(m.mnt)) execFileSync('umount', ['-l', m.mnt]);
+    set.remove();
+  };
+  return { set, mounts, cleanup };
+}
+
+test('later mounts are made by the running server; each ends on its own; the server leaves when idle', async () => {
+  await until(() => !fs.existsSync(SOCKET), 15_000); // an earlier test's server lingering (mount(8) runs us without our env)
+  const { set, mounts, cleanup } = stack(3);
+  try {
+    for (const m of mounts) {
+      const r = await layerfs(['-o', m.opts, m.mnt]);
+      assert.is(r.code, 0, r.stderr);
+      assert.ok(mounted(m.mnt));
+    }
+    const pids = serversFor(set.base);
+    assert.is(pids.length, 1, `one server for three mounts: ${pids}`);
+    fs.writeFileSync(path.join(mounts[1].mnt, 'etc/new'), 'one');
+    assert.is(fs.readFileSync(path.join(mounts[2].mnt, 'etc/base'), 'utf8'), 'base');
+    // The first mount ends; the same mountpoint is mounted again through the service while the
+    // old session winds down: the new mount must stay.
+    execFileSync('umount', [mounts[0].mnt]);
+    assert.is((await layerfs(['-o', mounts[0].opts, mounts[0].mnt])).code, 0);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.ok(mounted(mounts[0].mnt), 'the new mount survives the old one winding down');
+    assert.is(fs.readFileSync(path.join(mounts[0].mnt, 'etc/base'), 'utf8'), 'base');
+    assert.equal(serversFor(set.base), pids);
+    // Errors and warnings come back through the service, one line each.
+    const bad = await layerfs(['-o', `lowerdir=${set.base}/missing`, mounts[0].mnt]);
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr.trim(), /^layerfs: lower\[0\] .*missing: does not exist$/);
+    for (const m of mounts) execFileSync('umount', [m.mnt]);
+    assert.is(fs.readFileSync(path.join(mounts[1].dir, 'u/etc/new'), 'utf8'), 'one', 'data on the upper');
+    assert.ok(await until(() => serversFor(set.base).length === 0), 'the server exits after its linger time');
+    assert.not.ok(fs.existsSync(SOCKET), 'and removes its socket');
+  } finally {
+    cleanup();
+  }
+});
+
+test('-f is not taken by the service; LAYERFS_NO_SERVICE=1 starts a server per mount', async () => {
+  await until(() => !fs.existsSync(SOCKET), 15_000);
+  const { set, mounts, cleanup } = stack(2);
+  try {
+    assert.is((await layerfs(['-o', mounts[0].opts, mounts[0].mnt])).code, 0);
+    assert.ok(fs.existsSync(SOCKET), 'the first server listens');
+    const fg = execFile(LAUNCHER, ['-f', '-o', mounts[1].opts, mounts[1].mnt], { env: { ...process.env, LAYERFS_SERVICE_LINGER: '0.3' } });
+    const fgExit = new Promise<number | null>((res) => fg.once('exit', (code) => res(code)));
+    assert.ok(await until(() => mounted(mounts[1].mnt)));
+    assert.is(serversFor(set.base).length, 2, 'a foreground server of its own');
+    execFileSync('umount', [mounts[1].mnt]);
+    assert.is(await fgExit, 0);
+    assert.is((await layerfs(['-o', mounts[1].opts, mounts[1].mnt], { LAYERFS_NO_SERVICE: '1' })).code, 0);
+    assert.is(serversFor(set.base).length, 2, 'LAYERFS_NO_SERVICE=1: a server of its own');
+    for (const m of mounts) execFileSync('umount', [m.mnt]);
+    assert.ok(await until(() => serversFor(set.base).length === 0));
+  } finally {
+    cleanup();
+  }
+});
+
+test.run();
