@@ -346,7 +346,9 @@ export class FuseSession {
       let e: enc.FuseEntry | undefined;
       if (d.name !== '.' && d.name !== '..' && this.ops.lookup) {
         try {
-          e = await this.ops.lookup(ctx, { nodeid: a.nodeid, name: d.name });
+          const r = this.ops.lookup(ctx, { nodeid: a.nodeid, name: d.name });
+          // a synchronous lookup (the usual case) costs no microtask turn per entry
+          e = isThenable<enc.FuseEntry>(r) ? await r : r;
         } catch {
           e = undefined; // raced away: name and type only
         }
