@@ -18,8 +18,11 @@ export interface FuseSessionOptions {
   maxWrite?: number;
   /** negotiate FUSE_PASSTHROUGH when the kernel offers it (needs CAP_SYS_ADMIN for backingOpen) */
   passthrough?: boolean;
-  /** FUSE_WRITEBACK_CACHE (default off) */
-  writeback?: boolean;
+  /**
+   * FUSE_WRITEBACK_CACHE (default off). 'unless-passthrough': only when passthrough is not
+   * negotiated (the kernel takes one or the other; passthrough writes need no cache).
+   */
+  writeback?: boolean | 'unless-passthrough';
   /**
    * FUSE_POSIX_ACL with FUSE_DONT_MASK: the kernel enforces ACLs from its cache (asking GETXATTR
    * system.posix_acl_* once per inode) and sends create modes unmasked, with the umask beside them.
@@ -375,9 +378,13 @@ export class FuseSession {
     let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
-    if (this.opts.writeback) want |= INIT.WRITEBACK_CACHE;
     if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
+    const passthroughOffered = (want & k.flags & INIT.PASSTHROUGH) !== 0n;
+    if (this.opts.writeback === true || (this.opts.writeback === 'unless-passthrough' && !passthroughOffered)) {
+      want |= INIT.WRITEBACK_CACHE;
+      want &= ~INIT.PASSTHROUGH;
+    }
     const flags = want & k.flags;
     const passthrough = (flags & INIT.PASSTHROUGH) !== 0n;
     const maxPages = 256;

@@ -59,6 +59,8 @@ export class OverlayFuseOps implements FuseOperations {
    * (and the umask beside them), since a default ACL replaces the umask; the engine applies either.
    */
   unmaskedModes = false;
+  /** FUSE_WRITEBACK_CACHE negotiated: the kernel reads pages of files opened write-only, and appends itself. */
+  writebackCache = false;
 
   constructor(
     private readonly ov: Overlay,
@@ -221,6 +223,19 @@ export class OverlayFuseOps implements FuseOperations {
     return this.attrOut(path, a.nodeid);
   }
 
+  /**
+   * Open flags for our own descriptor. Under the writeback cache the kernel reads the pages it
+   * partly writes (even through a write-only open) and places appends itself, sending explicit
+   * offsets: so read-write, and no O_APPEND (which would send every write to the end).
+   */
+  private servedFlags(flags: number): number {
+    if (!this.writebackCache) return flags;
+    const { O } = sys;
+    let f = flags & ~O.APPEND;
+    if ((f & (O.RDONLY | O.WRONLY | O.RDWR)) === O.WRONLY) f = (f & ~O.WRONLY) | O.RDWR;
+    return f;
+  }
+
   /** Who creates an object, with the umask to apply when the kernel did not (unmaskedModes). */
   private creator(ctx: FuseContext, umask: number): Caller {
     const owner = this.owner(ctx);
@@ -353,13 +368,13 @@ export class OverlayFuseOps implements FuseOperations {
       const mode = this.clearedSetId(path);
       if (mode !== undefined) await this.ov.setattr(path, { mode });
     }
-    const handle = await this.ov.open(path, a.flags & ~(sys.O.CREAT | sys.O.EXCL));
+    const handle = await this.ov.open(path, this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL)));
     return this.register(handle, a.nodeid);
   }
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const handle = await this.ov.create(path, a.mode & 0o7777, a.flags, this.creator(ctx, a.umask));
+    const handle = await this.ov.create(path, a.mode & 0o7777, this.servedFlags(a.flags), this.creator(ctx, a.umask));
     await this.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {

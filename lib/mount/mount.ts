@@ -24,7 +24,7 @@ const live = new Set<string>();
 const MOUNT_KEYS = new Set<string>([
   'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
   'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
-  'posixAcl',
+  'posixAcl', 'writeback',
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 

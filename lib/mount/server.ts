@@ -19,6 +19,11 @@ export interface MountOptions extends OverlayOptions {
    * overlayfs. 'auto' (default): when the upper layer (or, read-only, the top layer) supports them.
    */
   posixAcl?: boolean | 'auto';
+  /**
+   * The kernel's writeback cache for served (non-passthrough) files: writes gather in the page
+   * cache and come in large WRITEs. Default 'unless-passthrough'; false turns it off.
+   */
+  writeback?: boolean | 'unless-passthrough';
   /** Mount read-only even with an upper layer. */
   readOnly?: boolean;
   /** Name in /proc/mounts (default 'layerfs'). */
@@ -120,6 +125,9 @@ export async function startServer(options: MountOptions): Promise<Server> {
         passthrough: wantPassthrough !== false && root,
         // One reused request buffer: decoding is synchronous and copies out the payloads it keeps.
         readerMode: 'view',
+        // Served reads and writes (no passthrough: not root, or turned off) go through the page
+        // cache: every change comes through this mount, so the kernel's cached data stays right.
+        writeback: options.writeback ?? 'unless-passthrough',
         posixAcl: options.posixAcl === 'auto' || options.posixAcl === undefined ? overlay.supportsPosixAcl() : options.posixAcl,
         debug: options.debug,
         log: options.log,
@@ -134,6 +142,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   // Start libuv's thread pool now, not in the first copy-up a user waits for.
   fs.stat(mountpoint, () => undefined);
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
+  ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }

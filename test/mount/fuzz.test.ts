@@ -59,7 +59,10 @@ async function runSequence(seed: number, source: number | Op[]): Promise<RunResu
     const root = kmount.mountpoint;
     let kernelView: TreeSnapshot | null = null;
     let layerfsView: TreeSnapshot | null = null;
-    const r = await withLayerfs({ lower: ls.lower, upper: ls.upper, work: ls.work, metacopy: true, mountpoint: path.join(ls.base, 'lmnt') }, async (m: MountHandle) => {
+    // Odd seeds run without passthrough: reads and writes served by us through the kernel's
+    // writeback cache (as an unprivileged mount does); even seeds with kernel passthrough.
+    const passthrough = seed % 2 === 0 ? 'auto' : false;
+    const r = await withLayerfs({ lower: ls.lower, upper: ls.upper, work: ls.work, metacopy: true, mountpoint: path.join(ls.base, 'lmnt'), passthrough }, async (m: MountHandle) => {
       const lroot = m.mountpoint;
       const run = await compareRuns(seed, source, root, { apply: async (op, skip) => (skip !== null ? { skip } : applyKernel(lroot, op)), state: (p) => kernelState(lroot, p) }, loose);
       if (run.failure !== null) return run;
