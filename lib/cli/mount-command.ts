@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { parseMountArgs, UsageError } from './options';
+import { parseMountArgs, UsageError, withAbsolutePaths } from './options';
 
 // The server (and the engine, the FUSE session, the addon) load only in the process that serves:
 // the parent that waits for the mount stays light, so a container starts sooner.
@@ -18,11 +18,16 @@ export const SERVER_NODE_FLAGS = ['--max-semi-space-size=4'];
  */
 export async function mountCommand(argv: string[]): Promise<number> {
   const statusFd = launcherStatusFd();
-  const m = parseMountArgs(argv);
+  let m = parseMountArgs(argv);
   for (const u of m.unknown) process.stderr.write(`layerfs: unknown option "${u}" ignored\n`);
   if (m.foreground) {
     if (statusFd !== null) fs.closeSync(statusFd); // the launcher waits for our exit instead
     return (await serveModule()).serve(m, true, () => undefined);
+  }
+  if (statusFd !== null || process.env.LAYERFS_DAEMON_CHILD === '1') {
+    // In the background the server leaves its working directory (it must not keep a filesystem
+    // busy): every path absolute first.
+    m = withAbsolutePaths(m, process.cwd());
   }
   if (statusFd !== null) {
     // Started by the C launcher (native-bindings/src/launcher.c), already in our own session:
@@ -43,12 +48,14 @@ export async function mountCommand(argv: string[]): Promise<number> {
       fs.closeSync(devNull);
       fs.writeSync(statusFd, 'R');
       fs.closeSync(statusFd);
+      process.chdir('/');
     }, service);
   }
   if (process.env.LAYERFS_DAEMON_CHILD === '1') {
     return (await serveModule()).serve(m, false, () => {
       process.send?.({ ready: true });
       process.disconnect?.();
+      process.chdir('/');
     });
   }
   // Parent: start the server detached and wait for its word.

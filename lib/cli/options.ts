@@ -5,6 +5,7 @@
  * Empty options are ignored, unknown ones are reported and ignored (as fuse-overlayfs does), a bad
  * value is an error naming it.
  */
+import * as path from 'node:path';
 
 /** A container:host:length triple of uidmapping=/gidmapping=. */
 export interface IdRange {
@@ -222,4 +223,17 @@ export function parseMountArgs(argv: string[]): CliMount {
   if (m.lower.length === 0) throw new UsageError('missing lowerdir= (the read-only layers, top first: -o lowerdir=TOP:...:BOTTOM)');
   if ((m.upper === undefined) !== (m.work === undefined)) throw new UsageError(m.upper === undefined ? 'workdir= given without upperdir=' : 'upperdir= needs workdir= (on the same filesystem)');
   return m;
+}
+
+/** `m` with every path made absolute against `cwd` (a background server leaves its directory). */
+export function withAbsolutePaths(m: CliMount, cwd: string): CliMount {
+  const abs = (p: string) => path.resolve(cwd, p);
+  return {
+    ...m,
+    lower: m.lower.map(abs),
+    upper: m.upper === undefined ? undefined : abs(m.upper),
+    work: m.work === undefined ? undefined : abs(m.work),
+    mountpoint: abs(m.mountpoint),
+    logFile: m.logFile === undefined ? undefined : abs(m.logFile),
+  };
 }

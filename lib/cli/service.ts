@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Server } from '../mount/server';
-import { CliMount, parseMountArgs, UsageError } from './options';
+import { CliMount, parseMountArgs, UsageError, withAbsolutePaths } from './options';
 import { describeMountError, startMount } from './serve';
 
 const MAGIC = 'LFS1';
@@ -111,15 +111,7 @@ function requestedMount(cwd: string, argv: string[]): CliMount | null {
   if (argv.length === 0 || NOT_MOUNTS.has(argv[0])) return null;
   const m = parseMountArgs(argv);
   if (m.foreground || m.debug) return null; // the caller's terminal is not ours to print to
-  const abs = (p: string) => path.resolve(cwd, p);
-  return {
-    ...m,
-    lower: m.lower.map(abs),
-    upper: m.upper === undefined ? undefined : abs(m.upper),
-    work: m.work === undefined ? undefined : abs(m.work),
-    mountpoint: abs(m.mountpoint),
-    logFile: m.logFile === undefined ? undefined : abs(m.logFile),
-  };
+  return withAbsolutePaths(m, cwd);
 }
 
 function decodeRequest(data: Buffer): { cwd: string; argv: string[] } | null {

@@ -68,6 +68,7 @@ test('later mounts are made by the running server; each ends on its own; the ser
     }
     const pids = serversFor(set.base);
     assert.is(pids.length, 1, `one server for three mounts: ${pids}`);
+    assert.is(fs.readlinkSync(`/proc/${pids[0]}/cwd`), '/', 'the background server keeps no directory busy');
     fs.writeFileSync(path.join(mounts[1].mnt, 'etc/new'), 'one');
     assert.is(fs.readFileSync(path.join(mounts[2].mnt, 'etc/base'), 'utf8'), 'base');
     // The first mount ends; the same mountpoint is mounted again through the service while the
