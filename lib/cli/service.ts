@@ -136,9 +136,14 @@ export class MountService {
   /** Serves `server` (mounted already) and any mount asked for later. */
   adopt(server: Server, m: CliMount): void {
     this.mounts.set(server.mountpoint, server);
-    const mountpoint = path.resolve(server.mountpoint);
+    const ours = [...this.mounts.keys()].map((p) => path.resolve(p));
+    // The mountpoint as mountinfo shows it: its directory resolved (not the mountpoint itself,
+    // whose stat this thread would have to answer).
+    const given = path.resolve(server.mountpoint);
+    const parent = realpathAvoiding(path.dirname(given), ours) ?? path.dirname(given);
+    const mountpoint = path.join(parent, path.basename(given));
     // Layer roots as real paths, found without looking into any of our mounts (null: keep as given).
-    const roots = layerRoots(m).map((r) => realpathAvoiding(r, [mountpoint, ...this.mounts.keys()]) ?? path.resolve(r));
+    const roots = layerRoots(m).map((r) => realpathAvoiding(r, [mountpoint, ...ours]) ?? path.resolve(r));
     this.owned.set(server, { dev: deviceOfMount(mountpoint), roots });
     if (this.lingerTimer !== null) {
       clearTimeout(this.lingerTimer);
