@@ -92,6 +92,26 @@ test('later mounts are made by the running server; each ends on its own; the ser
   }
 });
 
+test('a mount on or inside one of its own mounts is left to a server of its own (no self-deadlock)', async () => {
+  await until(() => !fs.existsSync(SOCKET), 15_000);
+  const { set, mounts, cleanup } = stack(2);
+  const nested = path.join(mounts[0].mnt, 'etc');
+  try {
+    assert.is((await layerfs(['-o', mounts[0].opts, mounts[0].mnt])).code, 0);
+    // Its mountpoint lies in the first mount: the service must not stat it itself.
+    const r = await layerfs(['-o', mounts[1].opts, nested]);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(mounted(nested));
+    assert.is(serversFor(set.base).length, 2, 'a server of its own for the nested mount');
+    execFileSync('umount', [nested]);
+    for (const m of mounts) if (mounted(m.mnt)) execFileSync('umount', [m.mnt]);
+    assert.ok(await until(() => serversFor(set.base).length === 0));
+  } finally {
+    if (mounted(nested)) execFileSync('umount', ['-l', nested]);
+    cleanup();
+  }
+});
+
 test('-f is not taken by the service; LAYERFS_NO_SERVICE=1 starts a server per mount', async () => {
   await until(() => !fs.existsSync(SOCKET), 15_000);
   const { set, mounts, cleanup } = stack(2);
