@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
-import { TYPE_NAMES, listedChildren, mountedContent, rdevOf, sha, xattrsOf } from './tree';
+import { TYPE_NAMES, engineContent, engineXattrs, listedChildren, mountedContent, sha, xattrsOf } from './tree';
 import type { FileHandle, Overlay } from '../../lib/engine';
 
 export type Op =
@@ -475,25 +475,11 @@ export function engineState(ov: Overlay, rel: string): PathState {
   const rec: Exclude<PathState, string> = {
     type, mode: a.mode, uid: a.uid, gid: a.gid,
     mtime: timeClass(BigInt(a.mtimeSec) * 1_000_000_000n + BigInt(a.mtimeNsec)),
-    xattrs: xattrsOf(ov.listxattr(node), (n) => {
-      try {
-        return ov.getxattr(node, n);
-      } catch {
-        return null;
-      }
-    }),
+    xattrs: engineXattrs(ov, node),
   };
   if (type !== 'dir') rec.nlink = a.nlink;
-  if (type === 'file') {
-    rec.size = a.size;
-    rec.sha = sha(ov.readFile(node));
-  } else if (type === 'symlink') {
-    rec.target = ov.readlink(node);
-  } else if (type === 'chr' || type === 'blk') {
-    rec.rdev = rdevOf(a.rdev);
-  } else if (type === 'dir') {
-    rec.children = ov.readdir(node).map((e) => e.name).sort();
-  }
+  Object.assign(rec, engineContent(ov, node, type, a));
+  if (type === 'dir') rec.children = ov.readdir(node).map((e) => e.name).sort();
   return rec;
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
-import type { Overlay } from '../../lib/engine';
+import type { Attr, Overlay, OverlayNode } from '../../lib/engine';
 
 /** What one merged path looks like, in a form that compares equal between implementations. */
 export interface PathRecord {
@@ -94,6 +94,25 @@ export function listedChildren(p: string): string[] {
   return fs.readdirSync(p).filter((c) => fs.existsSync(path.join(p, c)) || isSymlink(path.join(p, c))).sort();
 }
 
+/** An engine object's xattrs, as xattrsOf gives a mounted one's. */
+export function engineXattrs(ov: Overlay, node: OverlayNode): Record<string, string> {
+  return xattrsOf(ov.listxattr(node), (n) => {
+    try {
+      return ov.getxattr(node, n);
+    } catch {
+      return null;
+    }
+  });
+}
+
+/** What an engine object holds, by type: the twin of mountedContent. */
+export function engineContent(ov: Overlay, node: OverlayNode, type: string, a: Attr): { size?: number; sha?: string; target?: string; rdev?: string } {
+  if (type === 'file') return { size: a.size, sha: sha(ov.readFile(node)) };
+  if (type === 'symlink') return { target: ov.readlink(node) };
+  if (type === 'chr' || type === 'blk') return { rdev: rdevOf(a.rdev) };
+  return {};
+}
+
 /** The same snapshot taken through the engine's API. */
 export function snapshotEngine(ov: Overlay): TreeSnapshot {
   const out: TreeSnapshot = {};
@@ -108,22 +127,9 @@ export function snapshotEngine(ov: Overlay): TreeSnapshot {
       gid: a.gid,
       nlink: a.nlink,
       mtime: `${BigInt(a.mtimeSec) * 1_000_000_000n + BigInt(a.mtimeNsec)}`,
-      xattrs: xattrsOf(ov.listxattr(node), (n) => {
-        try {
-          return ov.getxattr(node, n);
-        } catch {
-          return null;
-        }
-      }),
+      xattrs: engineXattrs(ov, node),
     };
-    if (type === 'file') {
-      rec.size = a.size;
-      rec.sha = sha(ov.readFile(node));
-    } else if (type === 'symlink') {
-      rec.target = ov.readlink(node);
-    } else if (type === 'chr' || type === 'blk') {
-      rec.rdev = `${sys.major(a.rdev)}:${sys.minor(a.rdev)}`;
-    }
+    Object.assign(rec, engineContent(ov, node, type, a));
     out['/' + rel] = rec;
     if (type === 'dir') {
       rec.children = ov.readdir(node).map((e) => e.name).sort();
