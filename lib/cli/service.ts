@@ -34,25 +34,24 @@ function isUnder(p: string, prefix: string): boolean {
   return p === prefix || p.startsWith(prefix === '/' ? '/' : prefix + '/');
 }
 
-/** Mount points (decoded) of /proc/self/mountinfo whose device is one of `devs` ("major:minor"). */
-function mountpointsOfDevices(devs: Set<string>): string[] {
-  if (devs.size === 0) return [];
-  const out: string[] = [];
+/** Every mount of /proc/self/mountinfo: its device ("major:minor") and its mount point, decoded. */
+function readMountinfo(): { dev: string; mountpoint: string }[] {
+  const out: { dev: string; mountpoint: string }[] = [];
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
-    if (f.length > 4 && devs.has(f[2])) out.push(f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (f.length > 4) out.push({ dev: f[2], mountpoint: f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) });
   }
   return out;
 }
 
-/** The device ("major:minor") /proc/self/mountinfo gives the mount at `mountpoint` (the newest). */
+/** Mount points whose device is one of `devs` (a FUSE mount and its bind mounts). */
+function mountpointsOfDevices(devs: Set<string>): string[] {
+  return devs.size === 0 ? [] : readMountinfo().filter((m) => devs.has(m.dev)).map((m) => m.mountpoint);
+}
+
+/** The device of the mount at `mountpoint` (the newest one there). */
 function deviceOfMount(mountpoint: string): string | null {
-  let dev: string | null = null;
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4 && f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === mountpoint) dev = f[2];
-  }
-  return dev;
+  return readMountinfo().filter((m) => m.mountpoint === mountpoint).pop()?.dev ?? null;
 }
 
 /**

@@ -42,42 +42,45 @@ function ownerFor(parentStat: sys.Stat, caller: Caller): { uid: number; gid: num
   return { uid: caller.uid, gid: sgid ? parentStat.gid : caller.gid, inheritSgid: sgid };
 }
 
-/** Makes the object `obj` named `name` in `dirFd`; returns an open fd for files (else -1). */
-function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gid: number, sgidDir: boolean): number {
-  let fd = -1;
+/**
+ * Makes the object `obj` named `name` in `dirFd`. For a file: its open fd, and its stat when the
+ * one taken is still current (nothing changed it since); else fd -1 and no stat.
+ */
+function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gid: number, sgidDir: boolean): { fd: number; stat: sys.Stat | null } {
+  const none = { fd: -1, stat: null };
   switch (obj.kind) {
     case 'file': {
       // Opened read-write whatever the caller asked: the access check was the caller's, the fd is ours.
-      // Created 0600 and given its mode after its owner (chown clears set-ID bits); the chown and
-      // chmod calls are skipped when the new file already has what they would set (a root caller
-      // in a plain directory: one system call fewer per file created).
-      // When the file will be ours as created (no chown) and has no set-ID bits, it is created with
-      // its mode (the umask may still take bits: checked below).
+      // A file that will be ours as created (no chown) and has no set-ID bits is created with its
+      // mode; else 0600, then its owner, then its mode (chown clears set-ID bits). The chown and
+      // chmod calls are skipped when the new file already has what they would set (the umask may
+      // have taken bits): a root caller in a plain directory makes one openat and one fstat.
       const mode = obj.mode & 0o7777;
       const ownedAsCreated = uid === EUID && (sgidDir || gid === EGID);
       const createMode = ownedAsCreated && (mode & ~0o777) === 0 ? mode : 0o600;
-      fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), createMode);
+      const fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), createMode);
       const st = sys.fstat(fd);
       const chown = st.uid !== uid || st.gid !== gid;
       if (chown) sys.fchown(fd, uid, gid);
-      if (chown || (st.mode & 0o7777) !== mode) sys.fchmod(fd, mode);
-      return fd;
+      const chmod = chown || (st.mode & 0o7777) !== mode;
+      if (chmod) sys.fchmod(fd, mode);
+      return { fd, stat: chmod ? null : st };
     }
     case 'dir':
       sys.mkdirat(dirFd, name, 0o700);
       sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
       // mkdir(2) keeps only the permission and sticky bits; set-group-ID comes from the parent alone.
       sys.fchmodat(dirFd, name, (obj.mode & 0o1777) | (sgidDir ? S_ISGID : 0));
-      return -1;
+      return none;
     case 'symlink':
       sys.symlinkat(obj.target, dirFd, name);
       sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
-      return -1;
+      return none;
     case 'node':
       sys.mknodat(dirFd, name, (obj.mode & S.IFMT) | 0o600, obj.rdev);
       sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
       sys.fchmodat(dirFd, name, obj.mode & 0o7777);
-      return -1;
+      return none;
   }
 }
 
@@ -100,13 +103,12 @@ function inheritedAcl(dirFd: number, obj: Exclude<NewObject, { kind: 'symlink' }
 /**
  * Gives the new object `name` in `dirFd` (open as `fd` for files) the ACLs it inherits. Made with
  * the inherited mode already; the filesystem may have applied the directory's default ACL itself
- * to the mode it was made with, so the access ACL is written (or removed) either way.
+ * to the mode it was made with, so the access ACL is written (or removed) either way. Returns
+ * whether it changed the object (its stat is then stale).
  */
-function writeAcl(dirFd: number, name: string, fd: number, acl: InheritedAcl): void {
-  if (acl.access === null && acl.default === null) {
-    // No default ACL above: nothing was inherited, unless the filesystem disagrees (it cannot).
-    return;
-  }
+function writeAcl(dirFd: number, name: string, fd: number, acl: InheritedAcl): boolean {
+  // No default ACL above (only the umask applied): nothing to write.
+  if (acl.access === null && acl.default === null) return false;
   const set = (xname: string, value: Buffer) => (fd >= 0 ? sys.fsetxattr(fd, xname, value) : sys.setxattrat(dirFd, name, xname, value));
   if (acl.access !== null) set(ACL_ACCESS, acl.access);
   else {
@@ -118,6 +120,7 @@ function writeAcl(dirFd: number, name: string, fd: number, acl: InheritedAcl): v
     }
   }
   if (acl.default !== null) set(ACL_DEFAULT, acl.default);
+  return true;
 }
 
 /**
@@ -139,11 +142,12 @@ export async function createObject(
   const acl = caller.umask === undefined || obj.kind === 'symlink' ? null : inheritedAcl(dirFd, obj, caller.umask);
   if (acl !== null && obj.kind !== 'symlink') obj = { ...obj, mode: acl.mode };
   let fd = -1;
+  let stat: sys.Stat | null = null; // a new file's current stat, when makeObject had it
   if (upperState(ctx, parentPath, name) === 'whiteout') {
     const tmp = work.tempName();
     try {
-      fd = makeObject(work.fd, tmp, obj, uid, gid, inheritSgid);
-      if (acl !== null) writeAcl(work.fd, tmp, fd, acl);
+      ({ fd, stat } = makeObject(work.fd, tmp, obj, uid, gid, inheritSgid));
+      if (acl !== null && writeAcl(work.fd, tmp, fd, acl)) stat = null;
       if (obj.kind === 'dir') {
         setOpaque(ctx, work.fd, tmp);
         sys.renameat2(work.fd, tmp, dirFd, name, RENAME.EXCHANGE);
@@ -161,14 +165,14 @@ export async function createObject(
       throw err;
     }
   } else {
-    fd = makeObject(dirFd, name, obj, uid, gid, inheritSgid);
-    if (acl !== null) writeAcl(dirFd, name, fd, acl);
+    ({ fd, stat } = makeObject(dirFd, name, obj, uid, gid, inheritSgid));
+    if (acl !== null && writeAcl(dirFd, name, fd, acl)) stat = null;
   }
   ctx.invalidate(path);
   ctx.invalidateListing(parentPath);
   // A new file is its upper object alone (nothing below shows through a non-directory), with no
   // overlay xattrs yet: no lookup needed. Directories are looked up (their lower stack, markers).
-  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, sys.fstat(fd)), fd }; // after chown/chmod
+  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, stat ?? sys.fstat(fd)), fd };
   return { node: currentNode(ctx, path), fd };
 }
 

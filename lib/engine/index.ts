@@ -9,3 +9,4 @@ export { FileHandle } from './file';
 export { OverlayNode } from './node';
 export type { RealEntry } from './node';
 export type { Caller } from './creds';
+export { ACL_ACCESS, ACL_DEFAULT } from './acl';

@@ -1,4 +1,5 @@
 import * as sys from '../sys';
+import { ACL_ACCESS } from './acl';
 import { Attr, getAttr } from './attr';
 import { OverlayConfig, OverlayOptions, resolveConfig } from './config';
 import { EngineStats, OverlayContext } from './context';
@@ -322,7 +323,7 @@ export class Overlay {
   /** Whether the top layer (the upper, where new objects go) stores POSIX ACLs. */
   supportsPosixAcl(): boolean {
     try {
-      sys.getxattrat(this.ctx.stack.top.rootFd, '', 'system.posix_acl_access');
+      sys.getxattrat(this.ctx.stack.top.rootFd, '', ACL_ACCESS);
       return true;
     } catch (err) {
       if (hasCode(err, 'EOPNOTSUPP', 'ENOTSUP')) return false;

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Attr, Caller, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
+import { ACL_ACCESS } from '../engine';
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
@@ -485,7 +486,7 @@ export class OverlayFuseOps implements FuseOperations {
     await this.ov.setxattr(path, a.name, a.value, a.flags);
     // Setting an access ACL by a caller outside the file's group (and without CAP_FSETID) drops
     // set-group-ID, as chmod would; the kernel says so, the server does it (we have CAP_FSETID).
-    if ((a.setxattrFlags & fuse.SETXATTR_ACL_KILL_SGID) !== 0 && a.name === 'system.posix_acl_access') {
+    if ((a.setxattrFlags & fuse.SETXATTR_ACL_KILL_SGID) !== 0 && a.name === ACL_ACCESS) {
       const mode = this.ov.getattr(path).mode;
       if ((mode & S_ISGID) !== 0) await this.ov.setattr(path, { mode: mode & 0o7777 & ~S_ISGID });
     }

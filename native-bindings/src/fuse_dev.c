@@ -267,8 +267,8 @@ typedef struct reader {
   napi_async_context actx;
   unsigned char *buf;          /* reused read buffer (copy mode) or backing of view */
   napi_ref view;               /* external Buffer over buf (view mode), or NULL */
-  int stay;                    /* wait for the next request inside the callback (see on_readable) */
-  long spin_us;                /* how long to look for a back-to-back request before sleeping */
+  long spin_us;                /* > 0: wait for the next request inside the callback (see on_readable),
+                                  looking for a back-to-back one this long before sleeping */
   int back_to_back;            /* the last request came within 4 * spin_us of our previous reply */
   int64_t replied_ns;
   uv_loop_t *loop;
@@ -366,7 +366,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       napi_create_buffer_copy(env, (size_t)n, r->buf, &dst, &buf);
     }
     call_js(env, cb, recv, r, buf, n);
-    if (r->stay && !r->stopped) {
+    if (r->spin_us > 0 && !r->stopped) {
       /*
        * Nothing else to read now. Rather than going back through libuv (a read that says EAGAIN,
        * then two epoll_wait calls) wait here for the next request, in one poll() on the FUSE fd and
@@ -383,7 +383,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
        * come back to back: a spin that found nothing is not repeated until they do again.
        */
       r->replied_ns = now_ns();
-      if (r->spin_us > 0 && r->back_to_back) {
+      if (r->back_to_back) {
         int got = 0;
         for (;;) {
           struct pollfd one = { .fd = r->fd, .events = POLLIN };
@@ -549,7 +549,6 @@ static LFS_FN(js_fuse_start_reader) {
     /* LAYERFS_READER_SPIN=0 turns both off (the plain libuv-driven reader), N sets the spin in us */
     const char *spin = getenv("LAYERFS_READER_SPIN");
     r->spin_us = spin != NULL ? atol(spin) : 30;
-    r->stay = r->spin_us > 0;
     int e = uv_poll_init(loop, &r->poll, fd);
     if (e) { free(r->buf); free(r); free(box); return lfs_int(env, e); }
     r->poll.data = r;
