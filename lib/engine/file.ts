@@ -10,6 +10,8 @@ export class FileHandle {
   private closed = false;
   constructor(
     readonly node: OverlayNode, readonly fd: number, readonly flags: number,
+    /** The descriptor is of the upper layer's file (not of a lower file that a copy-up may replace). */
+    readonly onUpper: boolean,
     /** The descriptor's stat when the opener already took one (a file just created). */
     private readonly knownIdentity?: { dev: number; ino: number },
   ) {}
@@ -75,7 +77,7 @@ export function openUpper(ctx: OverlayContext, node: OverlayNode, flags: number)
   const { dir, name } = splitPath(path);
   const keep = flags & ~(O.CREAT | O.EXCL);
   const fd = sys.openBeneath(layer.dirFd(dir), name, keep | O.CLOEXEC | O.NOFOLLOW);
-  return new FileHandle(node, fd, flags);
+  return new FileHandle(node, fd, flags, true);
 }
 
 /** Opens a regular file for reading, from the layer object that holds its data. */
@@ -88,5 +90,5 @@ export function openForRead(ctx: OverlayContext, node: OverlayNode, flags: numbe
   const { dir, name } = splitPath(path);
   const passOn = flags & (O.NONBLOCK | O.NOATIME | O.DIRECT);
   const fd = sys.openBeneath(layer.dirFd(dir), name, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | passOn);
-  return new FileHandle(node, fd, flags);
+  return new FileHandle(node, fd, flags, layer.isUpper);
 }

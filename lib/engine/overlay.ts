@@ -167,10 +167,10 @@ export class Overlay {
    * Opens a regular file. Write access or O_TRUNC copies it up first (data, or with O_TRUNC only
    * metadata); EROFS on a read-only overlay. With O_CREAT a missing file is created for `caller`.
    */
-  async open(target: string, flags = sys.O.RDONLY, mode = 0o644, caller: Caller = processCaller()): Promise<FileHandle> {
+  async open(target: string, flags = sys.O.RDONLY, mode = 0o644, caller?: Caller): Promise<FileHandle> {
     if ((flags & sys.O.CREAT) !== 0) {
       const existing = this.tryResolve(target);
-      if (existing === null) return this.create(target, mode, flags, caller);
+      if (existing === null) return this.create(target, mode, flags, caller ?? processCaller());
       if ((flags & sys.O.EXCL) !== 0) throw new OverlayError('EEXIST', 'open', '/' + existing.path);
     }
     const node = this.resolve(target);
@@ -182,11 +182,19 @@ export class Overlay {
     return openUpper(this.ctx, up, flags);
   }
 
+  /** Whether `handle`'s file still holds the data of the merged file at `target` (no copy-up or replacement since it was opened). */
+  holdsData(handle: FileHandle, target: string): boolean {
+    const node = this.tryResolve(target);
+    if (node === null || node.type !== sys.S.IFREG) return false;
+    const now = node.dataEntry, then = handle.node.dataEntry;
+    return now.layer === then.layer && now.stat.ino === then.stat.ino && now.stat.dev === then.stat.dev;
+  }
+
   /** Creates a regular file (O_EXCL semantics) and returns it open with `flags`' access mode. */
   async create(target: string, mode: number, flags = sys.O.RDWR, caller: Caller = processCaller()): Promise<FileHandle> {
     const { parent, name } = this.parentAndName(target);
     const { node, fd } = await createObject(this.ctx, parent, name, { kind: 'file', mode, flags }, caller);
-    return new FileHandle(node, fd, flags, node.top.stat); // the top stat is the new file's fstat
+    return new FileHandle(node, fd, flags, true, node.top.stat); // the top stat is the new file's fstat
   }
 
   async mkdir(target: string, mode = 0o755, caller: Caller = processCaller()): Promise<OverlayNode> {

@@ -8,6 +8,7 @@ import { NO_ATTR, toFuseAttr } from './attr';
 import { IdMap } from './idmap';
 import { StatOverride } from './override-stat';
 import { NodeTable, ROOT_ID } from './node-table';
+import { OpenFiles, type Passthrough } from './open-files';
 
 /** How long the kernel may cache what we answer: lower layers never change under the mount. */
 export interface CacheTimeouts {
@@ -18,27 +19,9 @@ export interface CacheTimeouts {
   upper: number;
 }
 
-/** Hands open files to the kernel (FUSE passthrough): their reads and writes then skip us. */
-export interface Passthrough {
-  open(fd: number): number;
-  close(id: number): void;
-}
-
-interface OpenFile {
-  handle: FileHandle;
-  backingId: number;
-  nodeid: number;
-}
-
-/** A passthrough backing file of a node: the kernel wants one, shared, for every open of an inode. */
-interface Backing {
-  id: number;
-  dev: number;
-  ino: number;
-  refs: number;
-}
-
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+/** Served reads up to this size are made in place, larger ones (without passthrough) in the thread pool. */
+const SYNC_READ_MAX = 128 * 1024;
 const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
 
 /**
@@ -47,14 +30,18 @@ const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
  */
 export class OverlayFuseOps implements FuseOperations {
   readonly nodes = new NodeTable();
-  private readonly files = new Map<number, OpenFile>();
-  /** The open files of each node id (GETATTR of an open file asks for any of them). */
-  private readonly openByNode = new Map<number, Set<OpenFile>>();
+  readonly files = new OpenFiles();
   /** Listings being read, by directory node id (bounded: a reader that stops midway is forgotten). */
+  /** The data of the last served read, until its reply is written. */
+  private readBuf = Buffer.alloc(0);
   private readonly listings = new LRUCache<number, { gen: number; dir: DirHandle }>({ max: 256 });
-  private readonly backings = new Map<number, Backing>();
-  private nextFh = 1;
-  passthrough: Passthrough | null = null;
+  get passthrough(): Passthrough | null {
+    return this.files.passthrough;
+  }
+
+  set passthrough(p: Passthrough | null) {
+    this.files.passthrough = p;
+  }
   /**
    * FUSE_POSIX_ACL with FUSE_DONT_MASK negotiated: the kernel sends modes without the umask applied
    * (and the umask beside them), since a default ACL replaces the umask; the engine applies either.
@@ -135,27 +122,6 @@ export class OverlayFuseOps implements FuseOperations {
     return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino) ?? null;
   }
 
-  private addFile(fh: number, f: OpenFile): void {
-    this.files.set(fh, f);
-    let open = this.openByNode.get(f.nodeid);
-    if (open === undefined) this.openByNode.set(f.nodeid, (open = new Set()));
-    open.add(f);
-  }
-
-  private removeFile(fh: number, f: OpenFile): void {
-    this.files.delete(fh);
-    const open = this.openByNode.get(f.nodeid);
-    if (open !== undefined && open.delete(f) && open.size === 0) this.openByNode.delete(f.nodeid);
-  }
-
-  /** An open file of `nodeid`: the one named by `fh`, else any. */
-  private openOf(nodeid: number, fh: number | undefined): OpenFile | undefined {
-    const f = fh !== undefined ? this.files.get(fh) : undefined;
-    if (f !== undefined) return f;
-    const open = this.openByNode.get(nodeid);
-    return open === undefined ? undefined : open.values().next().value;
-  }
-
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
     return { attr: this.fuseAttr(this.ov.getattr(node), node), attrTimeout: this.timeoutFor(node) };
@@ -170,13 +136,13 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   forget(_ctx: FuseContext, a: fuse.ForgetIn): void {
-    this.nodes.forget(a.nodeid, a.nlookup);
+    if (this.nodes.forget(a.nodeid, a.nlookup)) this.files.forgotten(a.nodeid);
   }
 
   getattr(_ctx: FuseContext, a: fuse.GetattrIn): { attr: fuse.FuseAttr; attrTimeout: number } {
     // An open file may have no name any more (unlinked, renamed over): answer from its descriptor.
     // The kernel sends no fh for fstat(), so any open file of the node will do.
-    const open = this.openOf(a.nodeid, a.fh);
+    const open = this.files.anyOf(a.nodeid, a.fh);
     if (open !== undefined) {
       const byPath = this.nodes.get(a.nodeid).detached ? null : this.tryAttr(a.nodeid);
       if (byPath === null) return { attr: this.fuseAttr({ ...open.handle.stat(), ino: this.nodes.get(a.nodeid).ino }), attrTimeout: 0 };
@@ -194,7 +160,7 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   async setattr(_ctx: FuseContext, a: fuse.SetattrIn): Promise<{ attr: fuse.FuseAttr; attrTimeout: number }> {
-    const open = this.openOf(a.nodeid, a.fh);
+    const open = this.files.anyOf(a.nodeid, a.fh);
     if (this.nodes.get(a.nodeid).detached && open !== undefined) {
       // unlinked (or renamed over) but open: only its descriptor reaches it
       if (a.size !== undefined) open.handle.truncate(a.size);
@@ -220,6 +186,7 @@ export class OverlayFuseOps implements FuseOperations {
       } else {
         await this.ov.setattr(path, { mode, uid, gid, size: a.size, atime: a.atime, mtime: a.mtime });
       }
+      if (a.size !== undefined && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     }
     return this.attrOut(path, a.nodeid);
   }
@@ -319,48 +286,18 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   private register(handle: FileHandle, nodeid: number): fuse.OpenOut {
-    const fh = this.nextFh++;
-    let backingId = 0;
-    if (this.passthrough !== null) {
-      // Every passthrough open of one inode must name the same backing (else the kernel fails it with EIO).
-      const st = handle.identity();
-      const shared = this.backings.get(nodeid);
-      if (shared !== undefined && shared.dev === st.dev && shared.ino === st.ino) {
-        shared.refs++;
-        backingId = shared.id;
-      } else if (shared === undefined) {
-        try {
-          backingId = this.passthrough.open(handle.fd);
-          this.backings.set(nodeid, { id: backingId, dev: st.dev, ino: st.ino, refs: 1 });
-        } catch {
-          backingId = 0; // served reads and writes instead
-        }
-      } else {
-        // Open already, in passthrough, on another file (the lower one, before this copy-up): the
-        // kernel allows neither a second backing nor a served open of this inode. So the object gets
-        // a new node id and the open fails with ESTALE: the VFS retries it once with LOOKUP_REVAL,
-        // the lookup answers the new id, and the retry opens a new inode backed by the upper file.
-        // Readers that had it open keep the old inode and the data they opened (as overlayfs did
-        // before it learned to share inodes across copy-up).
-        handle.close();
-        this.nodes.renew(nodeid);
-        throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
-      }
+    try {
+      return this.files.register(handle, nodeid);
+    } catch (err) {
+      // copied up under passthrough readers: the retry's lookup gets a new node id (open-files.ts)
+      if ((err as { code?: string }).code === 'ESTALE') this.nodes.renew(nodeid);
+      throw err;
     }
-    this.addFile(fh, { handle, backingId, nodeid });
-    // No FOPEN_KEEP_CACHE for files: a handle opened on the lower file before a copy-up would fill
-    // the inode's page cache with the old data, and later opens would be served that.
-    return backingId > 0 ? { fh, backingId } : { fh };
   }
 
-  private dropBacking(f: OpenFile): void {
-    if (f.backingId <= 0) return;
-    const b = this.backings.get(f.nodeid);
-    if (b !== undefined && b.id === f.backingId) {
-      if (--b.refs > 0) return;
-      this.backings.delete(f.nodeid);
-    }
-    this.passthrough?.close(f.backingId);
+  /** Gives served readers of a lower file that was copied up a handle on the upper file (open-files.ts). */
+  private async adoptUpper(path: string, nodeid: number): Promise<void> {
+    this.files.adoptUpper(nodeid, await this.ov.open(path, sys.O.RDONLY));
   }
 
   async open(_ctx: FuseContext, a: fuse.OpenIn): Promise<fuse.OpenOut> {
@@ -369,8 +306,16 @@ export class OverlayFuseOps implements FuseOperations {
       const mode = this.clearedSetId(path);
       if (mode !== undefined) await this.ov.setattr(path, { mode });
     }
-    const handle = await this.ov.open(path, this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL)));
-    return this.register(handle, a.nodeid);
+    const flags = this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL));
+    let handle = this.files.unpark(a.nodeid, flags);
+    if (handle !== undefined && !this.ov.holdsData(handle, path)) {
+      handle.close();
+      handle = undefined;
+    }
+    const out = this.register(handle ?? await this.ov.open(path, flags), a.nodeid);
+    // A write open copies up: served readers of the lower file must now read the upper one.
+    if ((flags & (sys.O.WRONLY | sys.O.RDWR | sys.O.TRUNC)) !== 0 && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
+    return out;
   }
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
@@ -386,20 +331,21 @@ export class OverlayFuseOps implements FuseOperations {
     }
   }
 
-  private file(fh: number): OpenFile {
-    const f = this.files.get(fh);
-    if (f === undefined) throw Object.assign(new Error(`bad file handle ${fh}`), { code: 'EBADF' });
-    return f;
-  }
-
-  async read(_ctx: FuseContext, a: fuse.ReadIn): Promise<Uint8Array> {
+  read(_ctx: FuseContext, a: fuse.ReadIn): Uint8Array | Promise<Uint8Array> {
+    const src = this.files.dataOf(this.files.get(a.fh));
+    if (this.passthrough !== null || a.size <= SYNC_READ_MAX) {
+      // Served reads are of small files when passthrough takes the rest, or small anyway: a read
+      // in place costs less than a thread-pool round trip (and a fresh buffer's page faults), and
+      // the session writes a reply before it reads the next request, so one buffer serves them all.
+      if (this.readBuf.length < a.size) this.readBuf = Buffer.allocUnsafe(a.size);
+      return this.readBuf.subarray(0, src.readSync(this.readBuf, 0, a.size, a.offset));
+    }
     const buf = Buffer.allocUnsafe(a.size);
-    const n = await this.file(a.fh).handle.read(buf, 0, a.size, a.offset);
-    return buf.subarray(0, n);
+    return src.read(buf, 0, a.size, a.offset).then((n) => buf.subarray(0, n));
   }
 
   async write(_ctx: FuseContext, a: fuse.WriteIn): Promise<number> {
-    const f = this.file(a.fh);
+    const f = this.files.get(a.fh);
     if ((a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) {
       const path = this.path(a.nodeid);
       const mode = this.clearedSetId(path);
@@ -414,18 +360,14 @@ export class OverlayFuseOps implements FuseOperations {
   // FLUSH with ENOSYS once and the kernel never sends it again, so close() costs no round trip.
 
   release(_ctx: FuseContext, a: fuse.ReleaseIn): void {
-    const f = this.files.get(a.fh);
-    if (f === undefined) return;
-    this.removeFile(a.fh, f);
-    this.dropBacking(f);
-    f.handle.close();
+    this.files.release(a.fh);
   }
 
   async fsync(_ctx: FuseContext, a: fuse.FsyncIn): Promise<void> {
     // volatile: every sync of the upper is omitted (kernel overlayfs). ENOSYS makes the kernel stop
     // sending FSYNC and answer fsync(2) with 0 itself: no round trip for dpkg's fsync per file.
     if (this.ov.config.volatile) throw Object.assign(new Error('volatile'), { code: 'ENOSYS' });
-    await this.file(a.fh).handle.sync(a.datasync);
+    await this.files.get(a.fh).handle.sync(a.datasync);
   }
 
   /**
@@ -498,26 +440,22 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   async fallocate(_ctx: FuseContext, a: fuse.FallocateIn): Promise<void> {
-    await this.file(a.fh).handle.fallocate(a.mode, a.offset, a.length);
+    await this.files.get(a.fh).handle.fallocate(a.mode, a.offset, a.length);
   }
 
   lseek(_ctx: FuseContext, a: fuse.LseekIn): number {
-    return sys.lseek(this.file(a.fh).handle.fd, a.offset, a.whence);
+    return sys.lseek(this.files.dataOf(this.files.get(a.fh)).fd, a.offset, a.whence);
   }
 
   async copyFileRange(_ctx: FuseContext, a: fuse.CopyFileRangeIn): Promise<number> {
-    const src = this.file(a.fhIn).handle.fd;
-    const dst = this.file(a.fhOut).handle.fd;
+    const src = this.files.dataOf(this.files.get(a.fhIn)).fd;
+    const dst = this.files.get(a.fhOut).handle.fd;
     return sys.copyFileRangeAsync(src, a.offIn, dst, a.offOut, a.len, 0);
   }
 
   /** Closes every open handle (at unmount). */
   closeAll(): void {
-    for (const [fh, f] of this.files) {
-      this.removeFile(fh, f);
-      this.dropBacking(f);
-      f.handle.close();
-    }
+    this.files.closeAll();
     this.listings.clear();
   }
 }

@@ -113,15 +113,16 @@ export class NodeTable {
     if (n.others?.length === 0) n.others = undefined;
   }
 
-  forget(nodeid: number, count: number): void {
-    if (nodeid === ROOT_ID) return;
+  /** Drops `count` of the kernel's references; true when that was the last (the node is gone). */
+  forget(nodeid: number, count: number): boolean {
+    if (nodeid === ROOT_ID) return false;
     const n = this.byId.get(nodeid);
-    if (n === undefined) return;
+    if (n === undefined) return false;
     n.nlookup -= count;
-    if (n.nlookup <= 0) {
-      this.byId.delete(nodeid);
-      if (this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
-    }
+    if (n.nlookup > 0) return false;
+    this.byId.delete(nodeid);
+    if (this.byIno.get(n.ino) === nodeid) this.byIno.delete(n.ino);
+    return true;
   }
 
   /** After a rename: every node at or below `from` now lives under `to`. */

@@ -1,0 +1,248 @@
+/**
+ * Open regular files of a mount and how the kernel does their I/O: kernel passthrough (reads and
+ * writes go to a backing file and skip us) or served (READ and WRITE requests, through the inode's
+ * page cache). The kernel keeps one mode per inode while it is open (mixing them fails the open
+ * with EIO), so the choice is made per node id:
+ *
+ *   - opens join the mode the node is open in already;
+ *   - a small file opened read-only again (it was opened before) is served with FOPEN_KEEP_CACHE:
+ *     its data comes in READs once, then every open of it reads the page cache, and there is no
+ *     passthrough read to invalidate its atime (which costs a GETATTR at the next fstat): an open
+ *     + read + fstat of /etc/passwd or of a library costs one round trip instead of two;
+ *   - everything else goes through passthrough when the kernel offers it (a file read once is
+ *     read fastest there).
+ */
+import { LRUCache } from 'lru-cache';
+import type { FileHandle } from '../engine';
+import type { OpenOut } from '../fuse';
+import { FOPEN } from '../fuse/protocol';
+import * as sys from '../sys';
+
+/** Hands open files to the kernel (FUSE passthrough): their reads and writes then skip us. */
+export interface Passthrough {
+  open(fd: number): number;
+  close(id: number): void;
+}
+
+export interface OpenFile {
+  handle: FileHandle;
+  /** > 0: the kernel does this file's I/O on that backing file */
+  backingId: number;
+  nodeid: number;
+}
+
+/** Read-only opens of files up to this size are served through the page cache, larger ones passed through. */
+export const SERVED_READ_MAX = 1 << 20;
+
+/** The open files of one node id. */
+interface NodeOpens {
+  files: Set<OpenFile>;
+  /** Passthrough: the kernel wants one backing, shared, for every open of an inode. */
+  backing: { id: number; dev: number; ino: number; refs: number } | null;
+  /** Served: a handle on the upper file, once one is open (the object was copied up meanwhile). */
+  upper: FileHandle | null;
+  /** Handles released while `upper` still served others (closed with the last open). */
+  retired: FileHandle[];
+}
+
+const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
+const readable = (h: FileHandle) => (h.flags & ACCESS_MODE) !== sys.O.WRONLY;
+
+export class OpenFiles {
+  private readonly files = new Map<number, OpenFile>();
+  private readonly byNode = new Map<number, NodeOpens>();
+  /**
+   * Nodes whose file was written through passthrough: the kernel's page cache of the inode may
+   * hold what a served open read before, so their next served open must drop it (no KEEP_CACHE).
+   */
+  private readonly stalePages = new Set<number>();
+  /** Nodes opened before (while the kernel knows them): opened again, they are worth caching. */
+  private readonly openedBefore = new Set<number>();
+  /**
+   * Read-only handles whose last open was released, by node id, to serve the next open of the
+   * node without an open and a close of the layer file (4-5 us each here): the loader opening
+   * the same libraries for every process, nss reading /etc/passwd for every name looked up.
+   */
+  private readonly parked = new LRUCache<number, FileHandle>({
+    max: 64,
+    dispose: (h, _nodeid, reason) => { if (reason !== 'delete') h.close(); },
+  });
+  private nextFh = 1;
+  passthrough: Passthrough | null = null;
+
+  get size(): number {
+    return this.files.size;
+  }
+
+  get(fh: number): OpenFile {
+    const f = this.files.get(fh);
+    if (f === undefined) throw Object.assign(new Error(`bad file handle ${fh}`), { code: 'EBADF' });
+    return f;
+  }
+
+  /** An open file of `nodeid`: the one named by `fh`, else any. */
+  anyOf(nodeid: number, fh: number | undefined): OpenFile | undefined {
+    const f = fh !== undefined ? this.files.get(fh) : undefined;
+    if (f !== undefined) return f;
+    const opens = this.byNode.get(nodeid);
+    return opens === undefined ? undefined : opens.files.values().next().value;
+  }
+
+  /**
+   * The handle whose file holds the current data of `f`'s object. A served open made before a
+   * copy-up still holds the lower file; reads must come from the upper one, as overlayfs reads of
+   * such a descriptor do, and because the inode's page cache is shared by every open of it.
+   */
+  dataOf(f: OpenFile): FileHandle {
+    if (f.handle.onUpper || f.backingId > 0) return f.handle;
+    return this.byNode.get(f.nodeid)?.upper ?? f.handle;
+  }
+
+  /** Registers an open file and answers how the kernel is to do its I/O. */
+  register(handle: FileHandle, nodeid: number): OpenOut {
+    const known = this.byNode.get(nodeid);
+    const readOnly = (handle.flags & (ACCESS_MODE | sys.O.TRUNC)) === sys.O.RDONLY;
+    let backingId = 0;
+    if (this.passthrough !== null) {
+      if (known === undefined) {
+        const again = this.openedBefore.has(nodeid);
+        if (!again) this.openedBefore.add(nodeid);
+        if (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX) backingId = this.newBacking(handle);
+      } else if (known.backing !== null) {
+        backingId = this.sharedBacking(handle, nodeid, known.backing);
+      }
+    }
+    let opens = known;
+    if (opens === undefined) this.byNode.set(nodeid, (opens = { files: new Set(), backing: null, upper: null, retired: [] }));
+    const fh = this.nextFh++;
+    const f: OpenFile = { handle, backingId, nodeid };
+    this.files.set(fh, f);
+    opens.files.add(f);
+    if (backingId > 0) {
+      if (opens.backing === null) opens.backing = { id: backingId, ...handle.identity(), refs: 1 };
+      if (!readOnly) this.stalePages.add(nodeid);
+      return { fh, backingId };
+    }
+    if (handle.onUpper && opens.upper === null && readable(handle)) opens.upper = handle;
+    // Keep the page cache across opens: every change to the file's data passes through it while
+    // it is served (WRITE, truncate and fallocate by the kernel, copy-up keeps the bytes), unless
+    // passthrough wrote to the file since it was last served.
+    const keep = !this.stalePages.delete(nodeid);
+    return keep ? { fh, openFlags: FOPEN.KEEP_CACHE } : { fh };
+  }
+
+  /** A backing id for the first open of a node (0: serve it instead). */
+  private newBacking(handle: FileHandle): number {
+    try {
+      return this.passthrough!.open(handle.fd);
+    } catch {
+      return 0; // served reads and writes instead
+    }
+  }
+
+  /** The node is open in passthrough already: its backing, if this open is of the same file. */
+  private sharedBacking(handle: FileHandle, nodeid: number, backing: NonNullable<NodeOpens['backing']>): number {
+    const st = handle.identity();
+    if (backing.dev === st.dev && backing.ino === st.ino) {
+      backing.refs++;
+      return backing.id;
+    }
+    // Open already, in passthrough, on another file (the lower one, before this copy-up): the
+    // kernel allows neither a second backing nor a served open of this inode. So the open fails
+    // with ESTALE and the caller gives the object a new node id: the VFS retries once with
+    // LOOKUP_REVAL, the lookup answers the new id, and the retry opens a new inode backed by the
+    // upper file. Readers that had it open keep the old inode and the data they opened.
+    handle.close();
+    throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
+  }
+
+  /**
+   * Served opens of `nodeid` read a lower file and no readable upper handle is open, though the
+   * object was copied up (a write open, a truncate by path): they must read the upper file from now
+   * on, through a handle given to `adoptUpper`.
+   */
+  readsLowerOnly(nodeid: number): boolean {
+    const opens = this.byNode.get(nodeid);
+    if (opens === undefined || opens.backing !== null || opens.upper !== null) return false;
+    for (const f of opens.files) if (!f.handle.onUpper) return true;
+    return false;
+  }
+
+  adoptUpper(nodeid: number, handle: FileHandle): void {
+    const opens = this.byNode.get(nodeid);
+    if (opens === undefined || opens.upper !== null || !handle.onUpper || !readable(handle)) {
+      handle.close();
+      return;
+    }
+    opens.upper = handle;
+    opens.retired.push(handle); // belongs to no open file: closed with the node's last one
+  }
+
+  /** Forgets and closes an open file (RELEASE); unknown handles are ignored. */
+  release(fh: number): void {
+    const f = this.files.get(fh);
+    if (f === undefined) return;
+    this.files.delete(fh);
+    const opens = this.byNode.get(f.nodeid);
+    if (opens === undefined) {
+      f.handle.close();
+      return;
+    }
+    opens.files.delete(f);
+    if (f.backingId > 0 && opens.backing !== null && --opens.backing.refs === 0) {
+      opens.backing = null;
+      this.passthrough?.close(f.backingId);
+    }
+    if (opens.files.size === 0) {
+      this.byNode.delete(f.nodeid);
+      for (const h of opens.retired) h.close();
+      if ((f.handle.flags & (ACCESS_MODE | sys.O.TRUNC)) === sys.O.RDONLY) this.park(f.nodeid, f.handle);
+      else f.handle.close();
+    } else if (f.handle === opens.upper) {
+      opens.retired.push(f.handle); // other opens of the node still read through it
+    } else {
+      f.handle.close();
+    }
+  }
+
+  private park(nodeid: number, handle: FileHandle): void {
+    const before = this.parked.get(nodeid);
+    if (before !== undefined && before !== handle) {
+      this.parked.delete(nodeid);
+      before.close();
+    }
+    this.parked.set(nodeid, handle);
+  }
+
+  /**
+   * A parked handle of `nodeid` opened with exactly `flags`, taken out of the parking (the caller
+   * checks that its file still holds the node's data, and closes it if not).
+   */
+  unpark(nodeid: number, flags: number): FileHandle | undefined {
+    const h = this.parked.get(nodeid);
+    if (h === undefined) return undefined;
+    this.parked.delete(nodeid);
+    if (h.flags === flags) return h;
+    h.close();
+    return undefined;
+  }
+
+  /** The kernel forgot the node: its page cache went with its inode. */
+  forgotten(nodeid: number): void {
+    const h = this.parked.get(nodeid);
+    if (h !== undefined) {
+      this.parked.delete(nodeid);
+      h.close();
+    }
+    this.stalePages.delete(nodeid);
+    this.openedBefore.delete(nodeid);
+  }
+
+  /** Closes every open file (at unmount). */
+  closeAll(): void {
+    for (const fh of [...this.files.keys()]) this.release(fh);
+    const parked = [...this.parked.values()];
+    this.parked.clear(); // disposes with reason 'delete', which does not close
+    for (const h of parked) h.close();
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * How open files do their I/O (lib/mount/open-files.ts): a small file opened again is served
+ * through the page cache, which must never show stale data, whatever passthrough writers, copy-ups,
+ * truncates and replacements happen around it; a released read-only handle is reused only while
+ * its file still holds the data. Each scenario runs in a child process on a layerfs mount and on a
+ * kernel overlay mount of the same layers, and both must read the same bytes.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { withKernelOverlay } from '../helpers/kernel-overlay';
+import { LayerSpec, makeLayerSet, tempDir } from '../helpers/layers';
+import { assertNoMountsUnder, py, withLayerfs } from '../helpers/layerfs-mount';
+import type { MountOptions } from '../../lib/mount';
+
+const LABEL = 'layerfs-mopen-';
+const PREFIX = path.join(os.tmpdir(), LABEL);
+
+const STACK: LayerSpec[] = [
+  {
+    'etc/passwd': { type: 'file', content: 'root:x:0:0\n' },
+    'etc/group': { type: 'file', content: 'root:x:0:\n' },
+    'lib/libc.so': { type: 'file', content: 'E'.repeat(20_000) },
+    'data/big': { type: 'file', content: Buffer.alloc(2 << 20, 0x61) },
+  },
+];
+
+/** Python helpers every scenario uses: `rd(p)` reads a file with a fresh open, `again(p)` opens it twice more. */
+const PRELUDE = `
+import os, sys, json, mmap
+M = sys.argv[1]
+out = []
+def P(p): return os.path.join(M, p)
+def rd(p):
+    with open(P(p), 'rb') as f: return f.read().decode()
+def again(p):
+    for _ in range(2): rd(p)
+def pread(fd, n=64, off=0): return os.pread(fd, n, off).decode()
+def rdcold(p):
+    # the kernel drops the inode's clean page cache, so the read reaches the server
+    fd = os.open(P(p), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    s = os.pread(fd, 1 << 16, 0).decode(); os.close(fd); return s
+`;
+
+/** Runs the scenario on both mounts (fresh layers each) and returns [kernel, layerfs] outputs. */
+async function both(body: string, options: Partial<MountOptions> = {}): Promise<[unknown, unknown]> {
+  const program = PRELUDE + body + '\nprint(json.dumps(out))\n';
+  const kset = makeLayerSet(STACK, undefined, tempDir(LABEL));
+  const lset = makeLayerSet(STACK, undefined, tempDir(LABEL));
+  try {
+    const kernel = await withKernelOverlay({ lower: kset.lower, upper: kset.upper, work: kset.work, mountpoint: path.join(kset.base, 'mnt') },
+      async (m) => JSON.parse(await py(program, [m.mountpoint])));
+    const layerfs = await withLayerfs({ lower: lset.lower, upper: lset.upper, work: lset.work, mountpoint: path.join(lset.base, 'mnt'), ...options },
+      async (m) => JSON.parse(await py(program, [m.mountpoint])));
+    return [kernel, layerfs];
+  } finally {
+    kset.remove();
+    lset.remove();
+  }
+}
+
+async function sameAsKernel(body: string, expected: unknown[], options: Partial<MountOptions> = {}): Promise<void> {
+  const [kernel, layerfs] = await both(body, options);
+  assert.equal(kernel, expected, 'kernel overlayfs reads (the scenario itself is wrong)');
+  assert.equal(layerfs, kernel, 'layerfs reads differ from kernel overlayfs');
+}
+
+test('a reader opened before a copy-up reads what the writer wrote, as on overlayfs', async () => {
+  await sameAsKernel(`
+again('etc/passwd')
+r = os.open(P('etc/passwd'), os.O_RDONLY)
+out.append(pread(r))
+with open(P('etc/passwd'), 'ab') as w: w.write(b'more\\n')
+out.append(pread(r))
+out.append(rd('etc/passwd'))
+os.close(r)
+out.append(rd('etc/passwd'))
+`, ['root:x:0:0\n', 'root:x:0:0\nmore\n', 'root:x:0:0\nmore\n', 'root:x:0:0\nmore\n']);
+});
+
+test('a truncate by path under an open reader: it reads the cut and the zeros', async () => {
+  await sameAsKernel(`
+again('etc/group')
+r = os.open(P('etc/group'), os.O_RDONLY)
+out.append(pread(r))
+os.truncate(P('etc/group'), 4)
+out.append(pread(r))
+os.truncate(P('etc/group'), 6)
+out.append(pread(r))
+os.close(r)
+out.append(rd('etc/group'))
+again('etc/passwd')
+os.truncate(P('etc/passwd'), 14)
+out.append(rdcold('etc/passwd'))
+`, ['root:x:0:\n', 'root', 'root\0\0', 'root\0\0', 'root:x:0:0\n\0\0\0']);
+});
+
+test('a file rewritten through a passthrough open is not read from a stale page cache', async () => {
+  await sameAsKernel(`
+again('lib/libc.so')
+out.append(len(rd('lib/libc.so')))
+with open(P('lib/libc.so'), 'r+b') as w:
+    w.seek(100); w.write(b'XYZ')
+s = rd('lib/libc.so'); out.append(s[98:105])
+with open(P('lib/libc.so'), 'rb') as f:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); out.append(m[98:105].decode()); m.close()
+with open(P('lib/libc.so'), 'wb') as w: w.write(b'short')
+out.append(rd('lib/libc.so'))
+again('lib/libc.so')
+with open(P('lib/libc.so'), 'ab') as w: w.write(b'+tail')
+out.append(rd('lib/libc.so'))
+`, [20000, 'EEXYZEE', 'EEXYZEE', 'short', 'short+tail']);
+});
+
+test('a file replaced by rename, or unlinked and made again, is read anew (no reused handle)', async () => {
+  await sameAsKernel(`
+again('etc/passwd')
+with open(P('etc/passwd.new'), 'wb') as w: w.write(b'new passwd\\n')
+os.rename(P('etc/passwd.new'), P('etc/passwd'))
+out.append(rd('etc/passwd'))
+again('etc/group')
+os.unlink(P('etc/group'))
+with open(P('etc/group'), 'wb') as w: w.write(b'new group\\n')
+out.append(rd('etc/group'))
+again('etc/group')
+os.chmod(P('etc/group'), 0o600)
+out.append(rd('etc/group'))
+`, ['new passwd\n', 'new group\n', 'new group\n']);
+});
+
+test('readers and a writer open together: every one sees each write', async () => {
+  await sameAsKernel(`
+again('etc/passwd')
+r1 = os.open(P('etc/passwd'), os.O_RDONLY)
+w = os.open(P('etc/passwd'), os.O_WRONLY)
+r2 = os.open(P('etc/passwd'), os.O_RDONLY)
+os.pwrite(w, b'ROOT', 0)
+out += [pread(r1), pread(r2)]
+os.ftruncate(w, 2)
+out += [pread(r1), pread(r2)]
+for fd in (r1, w, r2): os.close(fd)
+out.append(rd('etc/passwd'))
+`, ['ROOT:x:0:0\n', 'ROOT:x:0:0\n', 'RO', 'RO', 'RO']);
+});
+
+test('the same scenarios without passthrough (served I/O with the writeback cache)', async () => {
+  await sameAsKernel(`
+again('etc/passwd')
+r = os.open(P('etc/passwd'), os.O_RDONLY)
+with open(P('etc/passwd'), 'ab') as w: w.write(b'more\\n')
+out.append(pread(r))
+os.truncate(P('etc/passwd'), 4)
+out.append(pread(r))
+os.close(r)
+with open(P('etc/passwd.new'), 'wb') as w: w.write(b'new\\n')
+os.rename(P('etc/passwd.new'), P('etc/passwd'))
+out.append(rd('etc/passwd'))
+`, ['root:x:0:0\nmore\n', 'root', 'new\n'], { passthrough: false });
+});
+
+test('a small file opened again is read once through READ, then from the page cache; a large one never', async () => {
+  const set = makeLayerSet(STACK, undefined, tempDir(LABEL));
+  try {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
+      if (!(await m.stats()).passthrough) return; // the policy is passthrough's
+      const reads = async () => (await m.stats()).requests.READ ?? 0;
+      const mp = m.mountpoint;
+      // The first open goes through passthrough (a file read once is read fastest there).
+      await py(`import sys\nopen(sys.argv[1], 'rb').read()`, [path.join(mp, 'lib/libc.so')]);
+      assert.is(await reads(), 0, 'first open: passthrough, no READ');
+      await py(`import sys\nfor _ in range(5): open(sys.argv[1], 'rb').read()`, [path.join(mp, 'lib/libc.so')]);
+      const served = await reads();
+      assert.ok(served >= 1 && served <= 2, `opened again: read once through READ (${served} READs)`);
+      await py(`import sys, os\nfor _ in range(5):\n  f = open(sys.argv[1], 'rb'); f.read(); os.fstat(f.fileno()); f.close()`, [path.join(mp, 'lib/libc.so')]);
+      assert.is(await reads(), served, 'later opens read the page cache');
+      await py(`import sys\nfor _ in range(3): open(sys.argv[1], 'rb').read()`, [path.join(mp, 'data/big')]);
+      assert.is(await reads(), served, 'a file over 1 MiB always goes through passthrough');
+      assert.is(fs.readFileSync(path.join(mp, 'lib/libc.so'), 'utf8'), 'E'.repeat(20_000));
+    });
+  } finally {
+    set.remove();
+  }
+});
+
+test('no mounts left', () => assertNoMountsUnder(PREFIX));
+
+test.run();
