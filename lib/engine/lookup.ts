@@ -213,12 +213,8 @@ function buildRoot(ctx: OverlayContext): OverlayNode {
 export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
   const path = joinPath(parent.path, name);
   ctx.stats.lookups++;
-  const cached = ctx.nodes.get(path);
-  // A cached lower hard link may have been copied up through another of its names since.
-  if (cached !== undefined && !(isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) {
-    ctx.stats.nodeCacheHits++;
-    return cached;
-  }
+  const cached = cachedNode(ctx, path);
+  if (cached !== undefined) return cached;
   if (ctx.negative.has(path)) {
     ctx.stats.negativeCacheHits++;
     return null;
@@ -229,6 +225,19 @@ export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: stri
   if (node === null) ctx.negative.set(path, true);
   else ctx.nodes.set(path, node);
   return node;
+}
+
+/**
+ * The cached node at merged path `path` (normalized: the form cache keys have; any other form
+ * misses), or undefined. A cached node's ancestors were directories when it was cached, and a
+ * change to any of them drops it, so a hit needs no walk from the root.
+ */
+export function cachedNode(ctx: OverlayContext, path: string): OverlayNode | undefined {
+  const cached = ctx.nodes.get(path);
+  // A cached lower hard link may have been copied up through another of its names since.
+  if (cached === undefined || (isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) return undefined;
+  ctx.stats.nodeCacheHits++;
+  return cached;
 }
 
 /** Lookups in a merged directory before its index is built (readdir builds it at once). */

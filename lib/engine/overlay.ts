@@ -10,10 +10,10 @@ import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
 import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
-import { lookupChild, lookupRoot, pathComponents } from './lookup';
+import { cachedNode, lookupChild, lookupRoot, pathComponents } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
-import { getXattr, listXattrs } from './xattr';
+import { findXattr, getXattr, listXattrs } from './xattr';
 
 /** An open directory: its listing, taken at open time, read at any offset. */
 export class DirHandle {
@@ -110,23 +110,29 @@ export class Overlay {
 
   /** The node at a merged path (without following symlinks). */
   resolve(target: NodeOrPath): OverlayNode {
-    if (typeof target !== 'string') return target;
-    let node = this.root;
-    for (const part of pathComponents(target)) {
-      if (!node.isDir) throw new OverlayError('ENOTDIR', 'lookup', target);
-      node = this.lookup(node, part);
-    }
-    return node;
+    return typeof target === 'string' ? this.walk(target, false)! : target;
   }
 
   /** The node at a merged path, or null when some component does not exist. */
   tryResolve(target: string): OverlayNode | null {
-    try {
-      return this.resolve(target);
-    } catch (err) {
-      if ((err as OverlayError).code === 'ENOENT') return null;
-      throw err;
+    return this.walk(target, true);
+  }
+
+  private walk(target: string, missingIsNull: boolean): OverlayNode | null {
+    // Most paths asked for were looked up just before (by the kernel's LOOKUP): one probe.
+    const cached = cachedNode(this.ctx, target);
+    if (cached !== undefined) return cached;
+    let node = this.root;
+    for (const part of pathComponents(target)) {
+      if (!node.isDir) throw new OverlayError('ENOTDIR', 'lookup', target);
+      const next = this.tryLookup(node, part);
+      if (next === null) {
+        if (missingIsNull) return null;
+        throw new OverlayError('ENOENT', 'lookup', '/' + (node.path === '' ? part : `${node.path}/${part}`));
+      }
+      node = next;
     }
+    return node;
   }
 
   parentOf(node: OverlayNode): OverlayNode {
@@ -308,6 +314,11 @@ export class Overlay {
 
   getxattr(target: NodeOrPath, name: string): Buffer {
     return getXattr(this.ctx, this.resolve(target), name);
+  }
+
+  /** getxattr, with null when the object has no such xattr. */
+  findXattr(target: NodeOrPath, name: string): Buffer | null {
+    return findXattr(this.ctx, this.resolve(target), name);
   }
 
   listxattr(target: NodeOrPath): string[] {

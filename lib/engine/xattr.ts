@@ -5,12 +5,17 @@ import { OverlayNode, splitPath } from './node';
 
 /** Reads one user-visible xattr of a merged object (from its top object); private ones never show. */
 export function getXattr(ctx: OverlayContext, node: OverlayNode, name: string): Buffer {
+  const value = findXattr(ctx, node, name);
+  if (value === null) throw new OverlayError('ENODATA', 'getxattr', '/' + node.path);
+  return value;
+}
+
+/** getXattr, with null for a missing xattr (ENODATA is the common answer: ls -l asks every file). */
+export function findXattr(ctx: OverlayContext, node: OverlayNode, name: string): Buffer | null {
   const stored = ctx.xattrs.toStored(name);
   const { layer, path } = node.top;
   const { dir, name: base } = splitPath(path);
-  const value = sys.getxattrat(layer.dirFd(dir), base, stored);
-  if (value === null) throw new OverlayError('ENODATA', 'getxattr', '/' + node.path);
-  return value;
+  return sys.getxattrat(layer.dirFd(dir), base, stored);
 }
 
 /** Lists the user-visible xattrs of a merged object: private ones dropped, escaped ones unescaped. */

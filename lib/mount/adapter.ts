@@ -20,6 +20,15 @@ export interface CacheTimeouts {
 }
 
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+/**
+ * The answer to most GETXATTRs (ls -l asks every file for security.selinux and its ACLs): one
+ * shared errno-carrying object, not an Error made (with its message) for each of them.
+ */
+const NO_DATA = Object.freeze({ code: 'ENODATA', errno: sys.codeErrno('ENODATA')! });
+const throwNoData = (): never => {
+  throw NO_DATA;
+};
+
 /** Served reads up to this size are made in place, larger ones (without passthrough) in the thread pool. */
 const SYNC_READ_MAX = 128 * 1024;
 const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
@@ -413,8 +422,8 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer {
-    if (this.override !== null && a.name === this.override.xattr) throw Object.assign(new Error('private xattr'), { code: 'ENODATA' });
-    return this.ov.getxattr(this.path(a.nodeid), a.name);
+    if (this.override !== null && a.name === this.override.xattr) throw NO_DATA;
+    return this.ov.findXattr(this.path(a.nodeid), a.name) ?? throwNoData();
   }
 
   listxattr(_ctx: FuseContext, a: fuse.ListxattrIn): string[] {
