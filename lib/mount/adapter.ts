@@ -128,7 +128,7 @@ export class OverlayFuseOps implements FuseOperations {
   /** The node id the object at `path` has (or would get), or null if there is none. */
   private idAt(path: string): number | null {
     const node = this.ov.tryResolve(path);
-    return node === null ? null : this.nodes.idOf(this.ov.getattr(node).ino) ?? null;
+    return node === null ? null : this.nodes.idOf(node.ino) ?? null;
   }
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
@@ -277,12 +277,19 @@ export class OverlayFuseOps implements FuseOperations {
     // RENAME_WHITEOUT is for overlayfs itself, not for users of one (the kernel overlay refuses it too).
     if ((a.flags & sys.RENAME.WHITEOUT) !== 0) throw Object.assign(new Error('RENAME_WHITEOUT'), { code: 'EINVAL' });
     const exchange = (a.flags & sys.RENAME.EXCHANGE) !== 0;
-    // The object renamed over loses its name; open descriptors may still reach it.
-    const victim = exchange ? null : this.idAt(to);
-    const moving = victim === null ? null : this.idAt(from);
+    const source = this.ov.tryResolve(from), target = this.ov.tryResolve(to);
+    const moving = source === null ? null : this.nodes.idOf(source.ino) ?? null;
+    const other = target === null ? null : this.nodes.idOf(target.ino) ?? null;
     await this.ov.rename(from, to, { noReplace: (a.flags & sys.RENAME.NOREPLACE) !== 0, exchange });
-    if (victim !== null && victim !== moving) this.nodes.detach(victim, to);
-    this.nodes.moved(from, to, exchange);
+    // The object renamed over loses its name; open descriptors may still reach it.
+    if (!exchange && other !== null && other !== moving) this.nodes.detach(other, to);
+    if (source?.isDir === true || (exchange && target?.isDir === true)) {
+      this.nodes.moved(from, to, exchange); // with everything below: a walk of the table
+    } else if (moving !== other) {
+      // A file (dpkg renames every file it installs): one node, two when exchanged.
+      if (moving !== null) this.nodes.renamed(moving, from, to);
+      if (exchange && other !== null) this.nodes.renamed(other, to, from);
+    }
   }
 
   async link(_ctx: FuseContext, a: fuse.LinkIn): Promise<fuse.FuseEntry> {

@@ -125,6 +125,14 @@ export class NodeTable {
     return true;
   }
 
+  /** After a rename of a non-directory: node `nodeid` is reached at `to`, no longer at `from`. */
+  renamed(nodeid: number, from: string, to: string): void {
+    const n = this.byId.get(nodeid);
+    if (n === undefined || n.detached) return;
+    if (n.path === from) n.path = to;
+    else if (n.others !== undefined) n.others = n.others.map((o) => (o === from ? to : o));
+  }
+
   /** After a rename: every node at or below `from` now lives under `to`. */
   moved(from: string, to: string, exchanged: boolean): void {
     const a = from + '/', b = to + '/';

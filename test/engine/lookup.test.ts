@@ -202,4 +202,32 @@ test('a symlink in the middle of a path is not followed', () => {
   }
 });
 
+test('a path is answered from the node cache only while every component still leads there', async () => {
+  const set = makeLayerSet([{ 'a/b/c': { type: 'file', content: 'lower c' }, 'x/y': { type: 'file', content: 'y' } }]);
+  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
+  try {
+    const c = ov.resolve('a/b/c');
+    assert.is(ov.resolve('a/b/c'), c, 'cached: the same node');
+    // Other spellings of the path walk and find the same node.
+    for (const p of ['/a/b/c', 'a//b/c', './a/b/c', 'a/b/../b/c', 'a/b/c/']) assert.is(ov.resolve(p), c, p);
+    assert.is(ov.tryResolve('a/b/nope'), null);
+    assert.throws(() => ov.resolve('a/b/c/d'), (e: OverlayError) => e.code === 'ENOTDIR');
+    assert.throws(() => ov.resolve('a/nope/c'), (e: OverlayError) => e.code === 'ENOENT' && e.path === '/a/nope');
+    // An ancestor renamed away, replaced by a file, or removed: the cached path must not answer.
+    await ov.rename('a/b', 'a/moved');
+    assert.is(ov.tryResolve('a/b/c'), null);
+    assert.is(ov.readFile('a/moved/c').toString(), 'lower c');
+    await ov.writeFile('a/b', 'now a file');
+    assert.throws(() => ov.resolve('a/b/c'), (e: OverlayError) => e.code === 'ENOTDIR');
+    ov.resolve('x/y');
+    await ov.unlink('x/y');
+    await ov.rmdir('x');
+    assert.is(ov.tryResolve('x/y'), null);
+    assert.is(ov.tryResolve('x'), null);
+  } finally {
+    ov.close();
+    set.remove();
+  }
+});
+
 test.run();

@@ -27,6 +27,25 @@ test('hard links: every name stays known; unlinking the one in use switches to a
   assert.ok(t.get(id).detached);
 });
 
+test('renamed: only the node renamed changes, whichever of its names it was reached by', () => {
+  const t = new NodeTable();
+  const f = t.remember(1, 'd/f');
+  const g = t.remember(2, 'd/f2'); // a sibling whose name starts the same
+  const h = t.remember(3, 'x/h');
+  t.remember(3, 'y/h'); // hard link: path y/h, x/h known as another name
+  t.renamed(f, 'd/f', 'e/f');
+  assert.is(t.get(f).path, 'e/f');
+  assert.is(t.get(g).path, 'd/f2');
+  t.renamed(h, 'x/h', 'x/h2');
+  assert.is(t.get(h).path, 'y/h');
+  assert.equal(t.get(h).others, ['x/h2']);
+  t.detach(h, 'y/h');
+  assert.is(t.get(h).path, 'x/h2');
+  t.detach(f, 'e/f');
+  t.renamed(f, 'e/f', 'z'); // a detached node follows no name
+  assert.ok(t.get(f).detached);
+});
+
 test('renew: the next lookup gets a fresh node id, the old one lives until forgotten', () => {
   const t = new NodeTable();
   const old = t.remember(5, 'f');
