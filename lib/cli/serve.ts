@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { startServer, MountOptions, Server } from '../mount/server';
+import { warmUp } from '../mount/warm-up';
 import type { MountService } from './service';
 import type { CliMount } from './options';
 
@@ -73,6 +74,10 @@ export async function serve(
     });
   }
   await ready();
+  // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
+  // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
+  const warm = process.env.LAYERFS_WARM_UP;
+  if (warm !== '0') void warmUp({ lower: m.lower, requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
   if (service !== undefined) {
     service.adopt(server, m);
     await service.idle;

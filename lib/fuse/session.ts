@@ -39,6 +39,8 @@ export interface FuseSessionOptions {
   debug?: (line: string) => void;
   /** unexpected errors (non-errno throws, write failures); default console.error */
   log?: (msg: string) => void;
+  /** Where replies go instead of the device (a session fed with `deliver`); returns bytes or -errno. */
+  writeReply?: (reply: Buffer | Buffer[]) => number;
 }
 
 /** The WRITE payload limit a session with these options negotiates (also the mount's max_read). */
@@ -166,6 +168,11 @@ export class FuseSession {
 
   // ---- request path ----
 
+  /** Handles one request as if read from the device (its reply goes to `writeReply`). */
+  deliver(request: Buffer): void {
+    this.onMessage(request, request.length);
+  }
+
   private onMessage(buf: Buffer | null, len: number): void {
     if (buf === null) {
       if (len < 0) this.log(`read /dev/fuse failed: ${sys.errnoCode(-len)}`);
@@ -191,7 +198,8 @@ export class FuseSession {
     this.inflight.delete(unique);
     this.interrupted.delete(unique);
     if (out === null || this.closed) return;
-    const r = Array.isArray(out) ? sys.fuseWritev(this.fd, out) : sys.fuseWrite(this.fd, out);
+    const r = this.opts.writeReply !== undefined ? this.opts.writeReply(out)
+      : Array.isArray(out) ? sys.fuseWritev(this.fd, out) : sys.fuseWrite(this.fd, out);
     if (this.opts.debug) {
       const first = Array.isArray(out) ? out[0] : out;
       this.opts.debug(`<- #${unique} error=${first.readInt32LE(4)} len=${first.readUInt32LE(0)}${r < 0 ? ` write=${sys.errnoCode(-r)}` : ''}`);

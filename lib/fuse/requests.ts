@@ -1,0 +1,99 @@
+/**
+ * Requests as the kernel sends them (linux/fuse.h layouts), for handing a session work that did
+ * not come from /dev/fuse: warming a fresh server's code (lib/mount/warm-up.ts) and tests.
+ */
+import { FATTR, Op, SIZE } from './protocol';
+
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+const ROOT_CALLER: Caller = { uid: 0, gid: 0, pid: 1 };
+
+/** fuse_in_header + body. */
+export function request(opcode: Op, unique: number, nodeid: number, body: Buffer = Buffer.alloc(0), who: Caller = ROOT_CALLER): Buffer {
+  const b = Buffer.alloc(SIZE.IN_HEADER + body.length);
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt32LE(opcode, 4);
+  b.writeBigUInt64LE(BigInt(unique), 8);
+  b.writeBigUInt64LE(BigInt(nodeid), 16);
+  b.writeUInt32LE(who.uid, 24);
+  b.writeUInt32LE(who.gid, 28);
+  b.writeUInt32LE(who.pid, 32);
+  body.copy(b, SIZE.IN_HEADER);
+  return b;
+}
+
+const names = (...list: string[]) => Buffer.concat(list.map((n) => Buffer.from(n + '\0')));
+
+function fixed(size: number, fill: (b: Buffer) => void, tail?: Buffer): Buffer {
+  const b = Buffer.alloc(size);
+  fill(b);
+  return tail === undefined ? b : Buffer.concat([b, tail]);
+}
+
+/** Bodies by operation. */
+export const body = {
+  name: (name: string) => names(name),
+  getattr: (fh?: number) => fixed(SIZE.GETATTR_IN, (b) => {
+    if (fh !== undefined) {
+      b.writeUInt32LE(1, 0); // FUSE_GETATTR_FH
+      b.writeBigUInt64LE(BigInt(fh), 8);
+    }
+  }),
+  read: (fh: number, offset: number, size: number) => fixed(SIZE.READ_IN, (b) => {
+    b.writeBigUInt64LE(BigInt(fh), 0);
+    b.writeBigUInt64LE(BigInt(offset), 8);
+    b.writeUInt32LE(size, 16);
+  }),
+  write: (fh: number, offset: number, data: Buffer) => fixed(SIZE.WRITE_IN, (b) => {
+    b.writeBigUInt64LE(BigInt(fh), 0);
+    b.writeBigUInt64LE(BigInt(offset), 8);
+    b.writeUInt32LE(data.length, 16);
+  }, data),
+  open: (flags: number) => fixed(SIZE.OPEN_IN, (b) => b.writeUInt32LE(flags, 0)),
+  release: (fh: number, flags = 0) => fixed(SIZE.RELEASE_IN, (b) => {
+    b.writeBigUInt64LE(BigInt(fh), 0);
+    b.writeUInt32LE(flags, 8);
+  }),
+  getxattr: (name: string, size: number) => fixed(SIZE.GETXATTR_IN, (b) => b.writeUInt32LE(size, 0), names(name)),
+  forget: (nlookup: number) => fixed(SIZE.FORGET_IN, (b) => b.writeBigUInt64LE(BigInt(nlookup), 0)),
+  mkdir: (name: string, mode: number, umask = 0o022) => fixed(SIZE.MKDIR_IN, (b) => {
+    b.writeUInt32LE(mode, 0);
+    b.writeUInt32LE(umask, 4);
+  }, names(name)),
+  create: (name: string, flags: number, mode: number, umask = 0o022) => fixed(SIZE.CREATE_IN, (b) => {
+    b.writeUInt32LE(flags, 0);
+    b.writeUInt32LE(mode, 4);
+    b.writeUInt32LE(umask, 8);
+  }, names(name)),
+  symlink: (name: string, target: string) => names(name, target),
+  link: (oldNodeid: number, newName: string) => fixed(SIZE.LINK_IN, (b) => b.writeBigUInt64LE(BigInt(oldNodeid), 0), names(newName)),
+  rename2: (newParent: number, name: string, newName: string, flags = 0) => fixed(SIZE.RENAME2_IN, (b) => {
+    b.writeBigUInt64LE(BigInt(newParent), 0);
+    b.writeUInt32LE(flags, 8);
+  }, names(name, newName)),
+  /** chmod (mode) and utimes (times in seconds), as set in `valid`. */
+  setattr: (a: { mode?: number; mtimeSec?: number; atimeSec?: number; size?: number }) => fixed(SIZE.SETATTR_IN, (b) => {
+    let valid = 0;
+    if (a.size !== undefined) {
+      valid |= FATTR.SIZE;
+      b.writeBigUInt64LE(BigInt(a.size), 16);
+    }
+    if (a.atimeSec !== undefined) {
+      valid |= FATTR.ATIME;
+      b.writeBigInt64LE(BigInt(a.atimeSec), 32);
+    }
+    if (a.mtimeSec !== undefined) {
+      valid |= FATTR.MTIME;
+      b.writeBigInt64LE(BigInt(a.mtimeSec), 40);
+    }
+    if (a.mode !== undefined) {
+      valid |= FATTR.MODE;
+      b.writeUInt32LE(a.mode, 68);
+    }
+    b.writeUInt32LE(valid, 0);
+  }),
+};

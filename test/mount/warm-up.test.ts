@@ -1,0 +1,40 @@
+/**
+ * The warm-up (lib/mount/warm-up.ts) runs a scripted workload through a throwaway engine over a
+ * mount's lower layers: it must do its work (reads, writes, copy-ups on its scratch upper), leave
+ * the layers exactly as they were, and leave nothing behind.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { warmUp } from '../../lib/mount/warm-up';
+import { makeLayerSet, tempDir } from '../helpers/layers';
+import { snapshotMount } from '../helpers/tree';
+
+const scratchDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('layerfs-warm-up-'));
+
+test('a warm-up reads and writes through the whole request path, and changes nothing of the layers', async () => {
+  const set = makeLayerSet([
+    { 'etc/passwd': { type: 'file', content: 'root:x:0:0\n' }, 'usr/lib/libc.so': { type: 'file', content: 'ELF'.repeat(1000) }, 'usr/bin/sh': { type: 'symlink', target: 'dash' } },
+    { 'usr/bin/dash': { type: 'file', content: '#!', mode: 0o755 }, 'var/lib/dpkg/status': { type: 'file', content: 'Package: x\n' }, 'etc/gone': { type: 'file', content: 'x' } },
+  ], undefined, tempDir('layerfs-warm-'));
+  try {
+    const before = set.lower.map((l) => snapshotMount(l));
+    const scratchBefore = scratchDirs();
+    const report = await warmUp({ lower: set.lower });
+    assert.ok(report.requests > 400, `requests: ${report.requests}`);
+    // The only error answers are the ones real workloads get too: a missing security.selinux.
+    assert.equal(Object.keys(report.errors), ['GETXATTR ENODATA']);
+    assert.equal(set.lower.map((l) => snapshotMount(l)), before, 'the lower layers are untouched');
+    assert.equal(scratchDirs(), scratchBefore, 'no scratch directory left');
+  } finally {
+    set.remove();
+  }
+});
+
+test('a warm-up over layers it cannot use is skipped, not thrown', async () => {
+  const report = await warmUp({ lower: ['/nonexistent/layer'] });
+  assert.is(report.requests, 0);
+});
+
+test.run();
