@@ -293,7 +293,8 @@ export async function runMountData(opts: WorkloadOptions): Promise<WorkloadResul
     const wKey = `sequential write ${label} + fsync, new file`;
     opts.log(`mount-data: ${wKey}`);
     const wbuf = Buffer.alloc(MiB, 0x5a);
-    await interleave(impls, rounds, async (impl) => {
+    // fsync-bound on a shared disk: the first round is slow for everyone, so two more rounds.
+    await interleave(impls, rounds + 2, async (impl) => {
       await withMount(impl, scratch, [lower], async (m) => {
         syncfs(scratch);
         const t = await timed(() => {
