@@ -191,7 +191,11 @@ export class OpenFiles {
     opens.files.delete(f);
     if (f.backingId > 0 && opens.backing !== null && --opens.backing.refs === 0) {
       opens.backing = null;
-      this.passthrough?.close(f.backingId);
+      try {
+        this.passthrough?.close(f.backingId);
+      } catch {
+        /* the kernel dropped it already (the connection is going away): the descriptor still closes */
+      }
     }
     if (opens.files.size === 0) {
       this.byNode.delete(f.nodeid);

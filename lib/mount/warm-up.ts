@@ -113,7 +113,9 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-warm-up-'));
     fs.mkdirSync(path.join(scratch, 'upper'));
     fs.mkdirSync(path.join(scratch, 'work'));
-    ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true });
+    // Unprivileged, markers go in user.overlay.* (trusted.* needs CAP_SYS_ADMIN), as for the mount.
+    const userxattr = process.getuid?.() !== 0 ? true : undefined;
+    ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined });
     feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2);
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);
