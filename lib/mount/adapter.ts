@@ -41,9 +41,10 @@ export class OverlayFuseOps implements FuseOperations {
   readonly nodes = new NodeTable();
   readonly files = new OpenFiles();
   /** Listings being read, by directory node id (bounded: a reader that stops midway is forgotten). */
+  private readonly listings = new LRUCache<number, { gen: number; dir: DirHandle }>({ max: 256 });
   /** The data of the last served read, until its reply is written. */
   private readBuf = Buffer.alloc(0);
-  private readonly listings = new LRUCache<number, { gen: number; dir: DirHandle }>({ max: 256 });
+
   get passthrough(): Passthrough | null {
     return this.files.passthrough;
   }
