@@ -6,7 +6,7 @@
  *   - the package work below: its first run, then the median of 7 more (3 with --quick)
  *   - `dpkg -i` of a 50-file package inside the container
  *   - dpkg/apt-like metadata work: dpkg -l, dpkg --verify of a few packages, a walk of /usr with stat
- *   node dist/bench/podman.js [--quick]
+ *   node dist/bench/podman.js [--quick] [--steps]   (--steps: also each step timed inside one container)
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +31,16 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
+
+const withSteps = process.argv.includes('--steps');
+/** --steps: the package work step by step, timed inside one container (after the runs above). */
+const STEPS: [string, string][] = [
+  ['dpkg -l', 'dpkg -l'],
+  ['dpkg --verify coreutils dpkg apt', 'dpkg --verify coreutils dpkg apt'],
+  ['find /usr -printf "%s %m %u" (nss opens /etc/passwd per file)', 'find /usr -xdev -printf "%s %m %u\\n"'],
+  ['ls -lR /usr/share/zoneinfo', 'ls -lR /usr/share/zoneinfo'],
+  ['dpkg -i', 'dpkg -i /pkg/layerfs-test.deb'],
+];
 
 const METADATA = 'dpkg -l > /dev/null && dpkg --verify coreutils dpkg apt > /dev/null; find /usr -xdev -printf "%s %m %u\\n" > /dev/null; ls -lR /usr/share/zoneinfo > /dev/null';
 
@@ -76,12 +86,22 @@ function main(): void {
         results[name][i === 0 ? 'metadataFirst' : 'metadata'].push(Number(meta.trim()) / 1000);
       }
     }
+    if (withSteps) {
+      const script = STEPS.map(([, cmd]) => `s=$(date +%s%N); ${cmd} > /dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000 ))`).join('; ');
+      for (let i = 0; i < (quick ? 3 : 5); i++) {
+        for (const name of Object.keys(impls)) {
+          const out = impls[name].run(['run', '--rm', ...Podman.runFlags, '-v', `${pkgDir}:/pkg:ro`, 'localhost/bench:base', 'sh', '-c', script]);
+          out.trim().split(/\s+/).forEach((us, k) => (results[name][`step${k}`] ??= []).push(Number(us) / 1000));
+        }
+      }
+    }
     const rows = [
       ['podman run --rm IMAGE true', 'start'],
       ['dpkg -i (50-file package), in the container', 'dpkg'],
       ['dpkg -l, dpkg --verify, find /usr, ls -lR, in the container', 'metadata'],
       ['dpkg -i, first run (a server whose JIT is cold)', 'dpkgFirst'],
       ['dpkg -l ... ls -lR, first run', 'metadataFirst'],
+      ...(withSteps ? STEPS.map(([label], k) => [`step in one container: ${label}`, `step${k}`]) : []),
     ];
     console.log(`\n| workload (median, ms) | layerfs | fuse-overlayfs | layerfs/fuse-overlayfs |\n|---|---|---|---|`);
     for (const [label, key] of rows) {
