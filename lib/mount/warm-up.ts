@@ -115,7 +115,9 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
     fs.mkdirSync(path.join(scratch, 'work'));
     // Unprivileged, markers go in user.overlay.* (trusted.* needs CAP_SYS_ADMIN), as for the mount.
     const userxattr = process.getuid?.() !== 0 ? true : undefined;
-    ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined });
+    ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined,
+      // small caches: it shares the process (and its descriptor limit) with the real mount
+      cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
     feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2);
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);
