@@ -410,9 +410,11 @@ export class OverlayFuseOps implements FuseOperations {
     // Offsets index the listing; an unchanged directory lists in the same order every time.
     const dir = this.listingOf(a.nodeid);
     // Enough entries to fill the reply; the session packs what fits.
-    return dir.read(a.offset, Math.max(16, Math.ceil(a.size / 24))).map(({ entry, nextOffset }) => ({
-      name: entry.name, ino: entry.ino, type: entry.type, off: nextOffset,
-    }));
+    const batch = dir.read(a.offset, Math.max(16, Math.ceil(a.size / 24)));
+    // Read to its end: the kernel keeps the listing itself (FOPEN_CACHE_DIR) and will not ask
+    // again unless the directory changes, so ours need not stay (256 big listings are megabytes).
+    if (batch.length === 0) this.listings.delete(a.nodeid);
+    return batch.map(({ entry, nextOffset }) => ({ name: entry.name, ino: entry.ino, type: entry.type, off: nextOffset }));
   }
 
   async fsyncdir(_ctx: FuseContext, a: fuse.FsyncIn): Promise<void> {
