@@ -24,7 +24,7 @@ const live = new Set<string>();
 const MOUNT_KEYS = new Set<string>([
   'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
   'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
-  'posixAcl', 'writeback',
+  'posixAcl', 'writeback', 'warmUp',
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 
@@ -66,6 +66,9 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   }
   if (options.passthrough !== undefined && typeof options.passthrough !== 'boolean' && options.passthrough !== 'auto') {
     throw new ConfigError('EINVAL', 'passthrough', `passthrough must be true, false or 'auto', got ${JSON.stringify(options.passthrough)}`);
+  }
+  if (options.warmUp !== undefined && typeof options.warmUp !== 'boolean') {
+    throw new ConfigError('EINVAL', 'warmUp', `warmUp must be true or false, got ${JSON.stringify(options.warmUp)}`);
   }
   resolveConfig(overlayOptionsOf(options));
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));

@@ -43,6 +43,12 @@ export interface MountOptions extends OverlayOptions {
    * (containers/storage force_mask), 1 in `security.fuseoverlayfs.override_stat` (as fuse-overlayfs).
    */
   xattrPermissions?: 0 | 1 | 2;
+  /**
+   * Once the mount answers, run a short scripted workload through the server's code on a throwaway
+   * engine (lib/mount/warm-up.ts), so the first real work finds it compiled: 150-300 ms of CPU in
+   * 2 ms slices. mount() default: false; the layerfs command does it (LAYERFS_WARM_UP=0: not).
+   */
+  warmUp?: boolean;
 }
 
 export interface ServerStats {

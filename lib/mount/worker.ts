@@ -1,6 +1,7 @@
 // The mount server's thread: serves one mount, answers the owner's messages, forwards events.
 import { parentPort, workerData } from 'node:worker_threads';
 import { startServer, MountOptions } from './server';
+import { warmUp } from './warm-up';
 
 export type ToWorker = { type: 'unmount' } | { type: 'stats'; id: number };
 export type FromWorker =
@@ -38,4 +39,5 @@ const options = workerData as MountOptions & { debugLog?: boolean };
     }
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
+  if (options.warmUp === true) void warmUp({ lower: options.lower });
 })();

@@ -8,7 +8,10 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUp } from '../../lib/mount/warm-up';
+import * as path from 'node:path';
+import { mount } from '../../lib/mount';
 import { makeLayerSet, tempDir } from '../helpers/layers';
+import { assertNoMountsUnder, ok, withLayerfs } from '../helpers/layerfs-mount';
 import { snapshotMount } from '../helpers/tree';
 
 const scratchDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('layerfs-warm-up-'));
@@ -36,5 +39,23 @@ test('a warm-up over layers it cannot use is skipped, not thrown', async () => {
   const report = await warmUp({ lower: ['/nonexistent/layer'] });
   assert.is(report.requests, 0);
 });
+
+test('mount({ warmUp: true }): the mount serves right away while its server warms up', async () => {
+  const set = makeLayerSet([{ 'etc/passwd': { type: 'file', content: 'root\n' }, 'usr/bin/x': { type: 'file', content: 'x' } }], undefined, tempDir('layerfs-warm-'));
+  try {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), warmUp: true }, async (m) => {
+      assert.is(await ok(`cat ${m.mountpoint}/etc/passwd && echo new > ${m.mountpoint}/usr/bin/y && cat ${m.mountpoint}/usr/bin/y`), 'root\nnew\n');
+      await new Promise((r) => setTimeout(r, 500)); // the warm-up is done by now
+      assert.equal(fs.readdirSync(set.upper).sort(), ['usr'], 'the warm-up wrote nothing to the real upper');
+    });
+    const bad = await mount({ lower: set.lower, mountpoint: path.join(set.base, 'mnt'), warmUp: 'yes' as unknown as boolean }).then(
+      () => null, (e: { code: string; option: string }) => e);
+    assert.ok(bad !== null && bad.code === 'EINVAL' && bad.option === 'warmUp', 'a bad warmUp value is refused, naming the option');
+  } finally {
+    set.remove();
+  }
+});
+
+test('no mounts left', () => assertNoMountsUnder(path.join(os.tmpdir(), 'layerfs-warm-')));
 
 test.run();
