@@ -207,9 +207,12 @@ export class OverlayFuseOps implements FuseOperations {
    * offsets: so read-write, and no O_APPEND (which would send every write to the end).
    */
   private servedFlags(flags: number): number {
-    if (!this.writebackCache) return flags;
     const { O } = sys;
-    let f = flags & ~O.APPEND;
+    // Our descriptor never needs O_DIRECT: passthrough does direct I/O with the caller's flags, and
+    // served I/O goes through our own buffers, which O_DIRECT would want aligned (EINVAL otherwise).
+    const plain = flags & ~O.DIRECT;
+    if (!this.writebackCache) return plain;
+    let f = plain & ~O.APPEND;
     if ((f & (O.RDONLY | O.WRONLY | O.RDWR)) === O.WRONLY) f = (f & ~O.WRONLY) | O.RDWR;
     return f;
   }

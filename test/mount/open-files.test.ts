@@ -161,6 +161,23 @@ out.append(rd('etc/passwd'))
 `, ['root:x:0:0\nmore\n', 'root', 'new\n'], { passthrough: false });
 });
 
+const O_DIRECT_SCENARIO = `
+def dread(p):
+    fd = os.open(P(p), os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 8192)  # page-aligned, as O_DIRECT wants
+    n = os.preadv(fd, [buf], 0); os.close(fd); return bytes(buf[:n]).decode()
+for _ in range(3): out.append(dread('etc/passwd'))
+fd = os.open(P('etc/group'), os.O_WRONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096); buf.write(b'G' * 4096)
+out.append(os.pwritev(fd, [buf], 0)); os.close(fd)
+out.append(dread('etc/group')[:3])
+`;
+
+test('O_DIRECT opens read and write, also once a file is served from the page cache', async () => {
+  await sameAsKernel(O_DIRECT_SCENARIO, ['root:x:0:0\n', 'root:x:0:0\n', 'root:x:0:0\n', 4096, 'GGG']);
+  await sameAsKernel(O_DIRECT_SCENARIO, ['root:x:0:0\n', 'root:x:0:0\n', 'root:x:0:0\n', 4096, 'GGG'], { passthrough: false });
+});
+
 test('a small file opened again is read once through READ, then from the page cache; a large one never', async () => {
   const set = makeLayerSet(STACK, undefined, tempDir(LABEL));
   try {
