@@ -89,6 +89,15 @@ export function openForRead(ctx: OverlayContext, node: OverlayNode, flags: numbe
   const { layer, path } = node.dataEntry;
   const { dir, name } = splitPath(path);
   const passOn = flags & (O.NONBLOCK | O.NOATIME | O.DIRECT);
-  const fd = sys.openBeneath(layer.dirFd(dir), name, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | passOn);
+  const base = O.RDONLY | O.CLOEXEC | O.NOFOLLOW;
+  let fd: number;
+  try {
+    fd = sys.openBeneath(layer.dirFd(dir), name, base | passOn);
+  } catch (err) {
+    // O_NOATIME needs the file's owner (or CAP_FOWNER): the kernel overlay drops the flag for a
+    // real file its mounter does not own (ovl_open_realfile), rather than failing the open.
+    if ((passOn & O.NOATIME) === 0 || (err as { code?: string }).code !== 'EPERM') throw err;
+    fd = sys.openBeneath(layer.dirFd(dir), name, base | (passOn & ~O.NOATIME));
+  }
   return new FileHandle(node, fd, flags, layer.isUpper);
 }
