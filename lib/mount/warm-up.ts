@@ -102,6 +102,21 @@ function direntsPlus(reply: Buffer): Entry[] {
   return out;
 }
 
+const SCRATCH_PREFIX = 'layerfs-warm-up-';
+
+/** Scratch directories of warm-ups whose process is gone (killed with SIGKILL): `PREFIX<pid>-XXXXXX`. */
+function removeStaleScratch(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = name.startsWith(SCRATCH_PREFIX) ? Number(name.slice(SCRATCH_PREFIX.length).split('-')[0]) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ESRCH') fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Runs the scripted workload; never throws (a warm-up that cannot run is skipped). */
 export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
   const started = Date.now();
@@ -109,8 +124,14 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
   let scratch: string | null = null;
   let ov: Overlay | null = null;
   let feeder: Feeder | null = null;
+  // A server stopped (SIGTERM exits the process) in the middle of it must not leave the scratch behind.
+  const removeScratch = () => {
+    if (scratch !== null) fs.rmSync(scratch, { recursive: true, force: true });
+  };
+  process.once('exit', removeScratch);
   try {
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-warm-up-'));
+    removeStaleScratch();
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
     fs.mkdirSync(path.join(scratch, 'upper'));
     fs.mkdirSync(path.join(scratch, 'work'));
     // Unprivileged, markers go in user.overlay.* (trusted.* needs CAP_SYS_ADMIN), as for the mount.
@@ -124,9 +145,10 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
   } catch {
     /* best effort: the mount works the same without it */
   } finally {
+    process.removeListener('exit', removeScratch);
     try {
       ov?.close();
-      if (scratch !== null) fs.rmSync(scratch, { recursive: true, force: true });
+      removeScratch();
     } catch {
       /* ignore */
     }

@@ -5,6 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUp } from '../../lib/mount/warm-up';
@@ -30,6 +31,27 @@ test('a warm-up reads and writes through the whole request path, and changes not
     assert.equal(Object.keys(report.errors), ['GETXATTR ENODATA']);
     assert.equal(set.lower.map((l) => snapshotMount(l)), before, 'the lower layers are untouched');
     assert.equal(scratchDirs(), scratchBefore, 'no scratch directory left');
+  } finally {
+    set.remove();
+  }
+});
+
+test('a warm-up leaves no scratch behind when its process exits midway, and removes those of killed ones', async () => {
+  const set = makeLayerSet([{ 'etc/passwd': { type: 'file', content: 'root\n' } }], undefined, tempDir('layerfs-warm-'));
+  try {
+    // a process that exits (as a server on SIGTERM does) while its warm-up runs
+    const mod = path.join(__dirname, '..', '..', 'lib', 'mount', 'warm-up.js');
+    const child = spawnSync(process.execPath, ['-e',
+      `require(${JSON.stringify(mod)}).warmUp({ lower: ${JSON.stringify(set.lower)}, sliceMs: 0 }); setTimeout(() => process.exit(0), 5); process.stdout.write(String(process.pid))`,
+    ], { encoding: 'utf8' });
+    const pid = child.stdout.trim();
+    assert.ok(/^\d+$/.test(pid), `stdout ${JSON.stringify(child.stdout)} stderr ${child.stderr}`);
+    assert.equal(scratchDirs().filter((n) => n.startsWith(`layerfs-warm-up-${pid}-`)), [], 'removed at exit');
+    // the scratch of a process that is gone (SIGKILL) is removed by the next warm-up
+    const stale = path.join(os.tmpdir(), `layerfs-warm-up-${pid}-stale`);
+    fs.mkdirSync(path.join(stale, 'upper'), { recursive: true });
+    await warmUp({ lower: set.lower, requests: 10 });
+    assert.not.ok(fs.existsSync(stale), 'a dead process\'s scratch is removed');
   } finally {
     set.remove();
   }
