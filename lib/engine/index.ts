@@ -5,7 +5,7 @@ export { OverlayError, toErrno } from './errors';
 export type { Attr } from './attr';
 export type { DirEntry } from './readdir';
 export type { EngineStats } from './context';
-export { FileHandle } from './file';
+export { FileHandle, wantsWrite } from './file';
 export { OverlayNode } from './node';
 export type { RealEntry } from './node';
 export type { Caller } from './creds';

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Attr, Caller, DirHandle, FileHandle, Overlay, OverlayNode } from '../engine';
-import { ACL_ACCESS } from '../engine';
+import { ACL_ACCESS, wantsWrite } from '../engine';
 import * as fuse from '../fuse';
 import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
@@ -334,7 +334,7 @@ export class OverlayFuseOps implements FuseOperations {
     }
     const out = this.register(handle ?? await this.ov.open(path, flags), a.nodeid);
     // A write open copies up: served readers of the lower file must now read the upper one.
-    if ((flags & (sys.O.WRONLY | sys.O.RDWR | sys.O.TRUNC)) !== 0 && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
+    if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;
   }
 

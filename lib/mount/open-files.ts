@@ -13,7 +13,7 @@
  *     read fastest there).
  */
 import { LRUCache } from 'lru-cache';
-import type { FileHandle } from '../engine';
+import { wantsWrite, type FileHandle } from '../engine';
 import type { OpenOut } from '../fuse';
 import { FOPEN } from '../fuse/protocol';
 import * as sys from '../sys';
@@ -32,7 +32,7 @@ export interface OpenFile {
 }
 
 /** Read-only opens of files up to this size are served through the page cache, larger ones passed through. */
-export const SERVED_READ_MAX = 1 << 20;
+const SERVED_READ_MAX = 1 << 20;
 
 /** The open files of one node id. */
 interface NodeOpens {
@@ -70,10 +70,6 @@ export class OpenFiles {
   private nextFh = 1;
   passthrough: Passthrough | null = null;
 
-  get size(): number {
-    return this.files.size;
-  }
-
   get(fh: number): OpenFile {
     const f = this.files.get(fh);
     if (f === undefined) throw Object.assign(new Error(`bad file handle ${fh}`), { code: 'EBADF' });
@@ -101,7 +97,7 @@ export class OpenFiles {
   /** Registers an open file and answers how the kernel is to do its I/O. */
   register(handle: FileHandle, nodeid: number): OpenOut {
     const known = this.byNode.get(nodeid);
-    const readOnly = (handle.flags & (ACCESS_MODE | sys.O.TRUNC)) === sys.O.RDONLY;
+    const readOnly = !wantsWrite(handle.flags);
     let backingId = 0;
     if (this.passthrough !== null) {
       if (known === undefined) {
@@ -119,7 +115,10 @@ export class OpenFiles {
     this.files.set(fh, f);
     opens.files.add(f);
     if (backingId > 0) {
-      if (opens.backing === null) opens.backing = { id: backingId, ...handle.identity(), refs: 1 };
+      if (opens.backing === null) {
+        const { dev, ino } = handle.identity();
+        opens.backing = { id: backingId, dev, ino, refs: 1 };
+      }
       if (!readOnly) this.stalePages.add(nodeid);
       return { fh, backingId };
     }
@@ -200,7 +199,8 @@ export class OpenFiles {
     if (opens.files.size === 0) {
       this.byNode.delete(f.nodeid);
       for (const h of opens.retired) h.close();
-      if ((f.handle.flags & (ACCESS_MODE | sys.O.TRUNC)) === sys.O.RDONLY) this.park(f.nodeid, f.handle);
+      // A parked handle of the node before (if any) is closed by the cache's dispose ('set').
+      if (!wantsWrite(f.handle.flags)) this.parked.set(f.nodeid, f.handle);
       else f.handle.close();
     } else if (f.handle === opens.upper) {
       opens.retired.push(f.handle); // other opens of the node still read through it
@@ -209,13 +209,11 @@ export class OpenFiles {
     }
   }
 
-  private park(nodeid: number, handle: FileHandle): void {
-    const before = this.parked.get(nodeid);
-    if (before !== undefined && before !== handle) {
-      this.parked.delete(nodeid);
-      before.close();
-    }
-    this.parked.set(nodeid, handle);
+  /** The parked handle of `nodeid`, taken out of the parking (not closed). */
+  private takeParked(nodeid: number): FileHandle | undefined {
+    const h = this.parked.get(nodeid);
+    if (h !== undefined) this.parked.delete(nodeid); // dispose reason 'delete': left open
+    return h;
   }
 
   /**
@@ -223,21 +221,15 @@ export class OpenFiles {
    * checks that its file still holds the node's data, and closes it if not).
    */
   unpark(nodeid: number, flags: number): FileHandle | undefined {
-    const h = this.parked.get(nodeid);
-    if (h === undefined) return undefined;
-    this.parked.delete(nodeid);
-    if (h.flags === flags) return h;
+    const h = this.takeParked(nodeid);
+    if (h === undefined || h.flags === flags) return h;
     h.close();
     return undefined;
   }
 
   /** The kernel forgot the node: its page cache went with its inode. */
   forgotten(nodeid: number): void {
-    const h = this.parked.get(nodeid);
-    if (h !== undefined) {
-      this.parked.delete(nodeid);
-      h.close();
-    }
+    this.takeParked(nodeid)?.close();
     this.stalePages.delete(nodeid);
     this.openedBefore.delete(nodeid);
   }

@@ -39,8 +39,8 @@ interface Entry { nodeid: number; name: string; type: number }
 /** Requests to a session that is not on a device: each call resolves with the reply. */
 class Feeder {
   readonly session: FuseSession;
-  private readonly waiting = new Map<number, (reply: Buffer) => void>();
-  private readonly ops = new Map<number, Op>();
+  /** Requests delivered and not answered yet, by unique. */
+  private readonly waiting = new Map<number, { op: Op; answer: (reply: Buffer) => void }>();
   private unique = 2;
   count = 0;
   readonly errors: Record<string, number> = {};
@@ -52,14 +52,13 @@ class Feeder {
       writeReply: (out) => {
         const reply = Array.isArray(out) ? Buffer.concat(out) : out;
         const unique = Number(reply.readBigUInt64LE(8));
-        const errno = reply.readInt32LE(4);
-        if (errno !== 0) {
-          const key = `${opName(this.ops.get(unique) ?? 0)} ${sys.errnoCode(-errno)}`;
+        const waiter = this.waiting.get(unique);
+        this.waiting.delete(unique);
+        if (failed(reply)) {
+          const key = `${opName(waiter?.op ?? 0)} ${sys.errnoCode(-reply.readInt32LE(4))}`;
           this.errors[key] = (this.errors[key] ?? 0) + 1;
         }
-        this.ops.delete(unique);
-        this.waiting.get(unique)?.(reply);
-        this.waiting.delete(unique);
+        waiter?.answer(reply);
         return reply.length;
       },
     });
@@ -71,9 +70,8 @@ class Feeder {
       this.sliceStart = Date.now();
     }
     const unique = this.unique++;
-    const reply = new Promise<Buffer>((res) => this.waiting.set(unique, res));
+    const reply = new Promise<Buffer>((answer) => this.waiting.set(unique, { op, answer }));
     this.count++;
-    this.ops.set(unique, op);
     this.session.deliver(request(op, unique, nodeid, b));
     return reply;
   }
@@ -87,6 +85,8 @@ class Feeder {
 const failed = (reply: Buffer) => reply.readInt32LE(4) !== 0;
 /** The node id of an entry reply (LOOKUP, MKDIR, CREATE, SYMLINK, LINK). */
 const nodeidOf = (reply: Buffer) => Number(reply.readBigUInt64LE(SIZE.OUT_HEADER));
+/** The file handle of an OPEN reply, or of a CREATE reply (after its entry). */
+const fhOf = (reply: Buffer, at: number = SIZE.OUT_HEADER) => Number(reply.readBigUInt64LE(at));
 
 function direntsPlus(reply: Buffer): Entry[] {
   const out: Entry[] = [];
@@ -178,7 +178,7 @@ async function readSide(f: Feeder, budget: number): Promise<Entry[]> {
         for (let i = 0; i < 3; i++) {
           const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.RDONLY));
           if (failed(open)) break;
-          const fh = Number(open.readBigUInt64LE(SIZE.OUT_HEADER));
+          const fh = fhOf(open);
           await f.call(Op.READ, e.nodeid, body.read(fh, 0, 4096));
           await f.call(Op.RELEASE, e.nodeid, body.release(fh));
         }
@@ -203,7 +203,7 @@ async function writeSide(f: Feeder, lowerFiles: Entry[]): Promise<void> {
     const created = await f.call(Op.CREATE, d, body.create(`f${i}`, sys.O.WRONLY | sys.O.CREAT | sys.O.EXCL, 0o100644));
     if (failed(created)) continue;
     const node = nodeidOf(created);
-    const fh = Number(created.readBigUInt64LE(SIZE.OUT_HEADER + SIZE.ENTRY_OUT));
+    const fh = fhOf(created, SIZE.OUT_HEADER + SIZE.ENTRY_OUT);
     await f.call(Op.WRITE, node, body.write(fh, 0, Buffer.alloc(512, 0x61)));
     await f.call(Op.RELEASE, node, body.release(fh, sys.O.WRONLY));
     await f.call(Op.SETATTR, node, body.setattr({ mode: 0o100600, atimeSec: 1, mtimeSec: 1 }));
@@ -222,7 +222,7 @@ async function writeSide(f: Feeder, lowerFiles: Entry[]): Promise<void> {
     if (failed(st) || st.readBigUInt64LE(SIZE.OUT_HEADER + 16 + 8) > 64n * 1024n) continue; // attr.size
     if (i % 2 === 0) {
       const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.WRONLY));
-      if (!failed(open)) await f.call(Op.RELEASE, e.nodeid, body.release(Number(open.readBigUInt64LE(SIZE.OUT_HEADER)), sys.O.WRONLY));
+      if (!failed(open)) await f.call(Op.RELEASE, e.nodeid, body.release(fhOf(open), sys.O.WRONLY));
     } else {
       await f.call(Op.SETATTR, e.nodeid, body.setattr({ mode: 0o100600 }));
     }
