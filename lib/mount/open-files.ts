@@ -45,6 +45,15 @@ interface NodeOpens {
   retired: FileHandle[];
 }
 
+/** Parked read-only handles per mount (lib/mount/open-files.ts: `parkedLower`, `parkedUpper`). */
+const PARKED_LOWER_MAX = 512;
+const PARKED_UPPER_MAX = 64;
+
+/** A parked handle pushed out of its cache is closed; one taken out to serve an open ('delete') is not. */
+function closeUnlessTaken(h: FileHandle, _nodeid: number, reason: string): void {
+  if (reason !== 'delete') h.close();
+}
+
 const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
 const readable = (h: FileHandle) => (h.flags & ACCESS_MODE) !== sys.O.WRONLY;
 
@@ -60,13 +69,15 @@ export class OpenFiles {
   private readonly openedBefore = new Set<number>();
   /**
    * Read-only handles whose last open was released, by node id, to serve the next open of the
-   * node without an open and a close of the layer file (4-5 us each here): the loader opening
-   * the same libraries for every process, nss reading /etc/passwd for every name looked up.
+   * node without an open and a close of the layer file (4-5 us each here, and a path walk): the
+   * loader opening the same libraries for every process, nss reading /etc/passwd for every name
+   * looked up, dpkg reading every package's file list and the locale files on every run (~300
+   * files). Handles on lower files are many: the layers never change and nothing of them is ever
+   * deleted. Handles on upper files are few: an upper file unlinked while one is parked keeps its
+   * blocks until the handle goes.
    */
-  private readonly parked = new LRUCache<number, FileHandle>({
-    max: 64,
-    dispose: (h, _nodeid, reason) => { if (reason !== 'delete') h.close(); },
-  });
+  private readonly parkedLower = new LRUCache<number, FileHandle>({ max: PARKED_LOWER_MAX, dispose: closeUnlessTaken });
+  private readonly parkedUpper = new LRUCache<number, FileHandle>({ max: PARKED_UPPER_MAX, dispose: closeUnlessTaken });
   private nextFh = 1;
   passthrough: Passthrough | null = null;
 
@@ -199,8 +210,7 @@ export class OpenFiles {
     if (opens.files.size === 0) {
       this.byNode.delete(f.nodeid);
       for (const h of opens.retired) h.close();
-      // A parked handle of the node before (if any) is closed by the cache's dispose ('set').
-      if (!wantsWrite(f.handle.flags)) this.parked.set(f.nodeid, f.handle);
+      if (!wantsWrite(f.handle.flags)) this.park(f.nodeid, f.handle);
       else f.handle.close();
     } else if (f.handle === opens.upper) {
       opens.retired.push(f.handle); // other opens of the node still read through it
@@ -209,10 +219,17 @@ export class OpenFiles {
     }
   }
 
+  /** Parks the released read-only handle of `nodeid` (one closes the node's handle parked before). */
+  private park(nodeid: number, h: FileHandle): void {
+    this.takeParked(nodeid)?.close();
+    (h.onUpper ? this.parkedUpper : this.parkedLower).set(nodeid, h);
+  }
+
   /** The parked handle of `nodeid`, taken out of the parking (not closed). */
   private takeParked(nodeid: number): FileHandle | undefined {
-    const h = this.parked.get(nodeid);
-    if (h !== undefined) this.parked.delete(nodeid); // dispose reason 'delete': left open
+    const parked = this.parkedLower.has(nodeid) ? this.parkedLower : this.parkedUpper;
+    const h = parked.get(nodeid);
+    if (h !== undefined) parked.delete(nodeid); // dispose reason 'delete': left open
     return h;
   }
 
@@ -237,8 +254,10 @@ export class OpenFiles {
   /** Closes every open file (at unmount). */
   closeAll(): void {
     for (const fh of [...this.files.keys()]) this.release(fh);
-    const parked = [...this.parked.values()];
-    this.parked.clear(); // disposes with reason 'delete', which does not close
-    for (const h of parked) h.close();
+    for (const cache of [this.parkedLower, this.parkedUpper]) {
+      const parked = [...cache.values()];
+      cache.clear(); // disposes with reason 'delete', which does not close
+      for (const h of parked) h.close();
+    }
   }
 }

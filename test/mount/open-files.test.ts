@@ -14,6 +14,9 @@ import { withKernelOverlay } from '../helpers/kernel-overlay';
 import { LayerSpec, makeLayerSet, tempDir } from '../helpers/layers';
 import { assertNoMountsUnder, py, withLayerfs } from '../helpers/layerfs-mount';
 import type { MountOptions } from '../../lib/mount';
+import { OpenFiles } from '../../lib/mount/open-files';
+import { Overlay } from '../../lib/engine';
+import * as sys from '../../lib/sys';
 
 const LABEL = 'layerfs-mopen-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
@@ -198,6 +201,46 @@ test('a small file opened again is read once through READ, then from the page ca
       assert.is(fs.readFileSync(path.join(mp, 'lib/libc.so'), 'utf8'), 'E'.repeat(20_000));
     });
   } finally {
+    set.remove();
+  }
+});
+
+test('released read-only handles are parked: hundreds on lower files, few on upper ones, the rest closed', async () => {
+  const lowerFiles: LayerSpec = {};
+  for (let i = 0; i < 600; i++) lowerFiles[`l/f${i}`] = { type: 'file', content: `lower ${i}\n` };
+  lowerFiles['l/warm'] = { type: 'file', content: 'warm\n' };
+  const set = makeLayerSet([lowerFiles], undefined, tempDir(LABEL));
+  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
+  const files = new OpenFiles(); // no passthrough: every open served, every release parked
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  try {
+    for (let i = 0; i < 100; i++) (await ov.create(`u${i}`, 0o644)).close();
+    const openAndRelease = async (p: string, nodeid: number) => {
+      const { fh } = files.register(await ov.open(p, sys.O.RDONLY), nodeid);
+      files.release(fh);
+    };
+    await openAndRelease('l/warm', 1); // the engine keeps a descriptor of l/ from here on
+    files.unpark(1, sys.O.RDONLY)!.close();
+    const before = fds();
+    for (let i = 0; i < 600; i++) await openAndRelease(`l/f${i}`, 1000 + i);
+    for (let i = 0; i < 100; i++) await openAndRelease(`u${i}`, 5000 + i);
+    assert.is(fds() - before, 512 + 64, 'parked handles stay open, the ones pushed out are closed');
+    const kept = (from: number, n: number) => {
+      let hits = 0;
+      for (let i = 0; i < n; i++) {
+        const h = files.unpark(from + i, sys.O.RDONLY);
+        if (h !== undefined) { hits++; h.close(); }
+      }
+      return hits;
+    };
+    assert.is(kept(1000, 88), 0, 'the oldest lower handles were pushed out');
+    assert.is(kept(1088, 512), 512, 'the last 512 lower handles wait for the next open');
+    assert.is(kept(5000, 36), 0);
+    assert.is(kept(5036, 64), 64, 'the last 64 upper handles');
+    assert.is(fds(), before);
+  } finally {
+    files.closeAll();
+    ov.close();
     set.remove();
   }
 });
