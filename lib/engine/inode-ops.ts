@@ -85,7 +85,11 @@ export async function setAttr(ctx: OverlayContext, path: string, attr: SetAttr):
     const [ms, mn] = t(attr.mtime);
     sys.utimensat(dirFd, name, as, an, ms, mn, AT.SYMLINK_NOFOLLOW | (name === '' ? AT.EMPTY_PATH : 0));
   }
-  ctx.invalidate(path);
+  // An upper non-directory keeps its node: mode, owner and times change nothing a lookup found
+  // (type, inode, layers, markers), and an upper object's stat is read again whenever it is asked
+  // for (attr.ts currentStat). A size change may end a metacopy, and a directory's cached stat is
+  // what its new children inherit (set-group-ID): those are looked up again.
+  if (attr.size !== undefined || node.isDir || !node.top.layer.isUpper) ctx.invalidate(path);
 }
 
 /** user.* xattrs exist on regular files and directories only: EPERM before any copy-up (the VFS's xattr_permission). */

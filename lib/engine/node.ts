@@ -38,6 +38,12 @@ export class OverlayNode {
     readonly xwhiteouts: readonly boolean[],
   ) {}
 
+  /**
+   * The stored xattr names of the top object, once asked, when it is in a lower layer (which never
+   * changes): xattr.ts answers a name it lacks without asking the layer.
+   */
+  lowerXattrNames: string[] | undefined = undefined;
+
   get top(): RealEntry {
     return this.entries[0];
   }

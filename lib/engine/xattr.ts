@@ -15,7 +15,14 @@ export function findXattr(ctx: OverlayContext, node: OverlayNode, name: string):
   const stored = ctx.xattrs.toStored(name);
   const { layer, path } = node.top;
   const { dir, name: base } = splitPath(path);
-  return sys.getxattrat(layer.dirFd(dir), base, stored);
+  const fd = layer.dirFd(dir);
+  if (!layer.mutable) {
+    // One listxattr per lower object answers every later ask for a name it lacks without a system
+    // call (the kernel asks security.capability at every exec of a program and every write).
+    node.lowerXattrNames ??= sys.listxattrat(fd, base);
+    if (!node.lowerXattrNames.includes(stored)) return null;
+  }
+  return sys.getxattrat(fd, base, stored);
 }
 
 /** Lists the user-visible xattrs of a merged object: private ones dropped, escaped ones unescaped. */

@@ -188,6 +188,28 @@ test('the index answers lookups under many layers without probing each layer', (
   }
 });
 
+test('before a directory is indexed, a lookup stops at the first layer that answers it', () => {
+  const specs: LayerSpec[] = [
+    { 'd/top': { type: 'file', content: 'T' }, 'd/.wh.gone': { type: 'file' } },
+    ...Array.from({ length: 20 }, (_, i): LayerSpec => ({ [`d/f${i}`]: { type: 'file', content: String(i) }, 'd/gone': { type: 'file' } })),
+  ];
+  const set = makeLayerSet(specs, { whiteout: 'oci', opaque: 'oci' });
+  const ov = Overlay.open({ lower: set.lower });
+  try {
+    ov.resolve('/d');
+    let before = ov.stats.layerProbes;
+    assert.is(ov.readFile('/d/top').toString(), 'T');
+    assert.is(ov.stats.layerProbes - before, 1, 'a file in the top layer: one probe, none below');
+    before = ov.stats.layerProbes;
+    assert.is(ov.tryResolve('/d/gone'), null, 'an OCI whiteout hides the name in every layer below');
+    assert.is(ov.stats.layerProbes - before, 2, 'the name, then its whiteout, in the top layer only');
+    assert.is(ov.readFile('/d/f19').toString(), '19', 'a name in the bottom layer is still found');
+  } finally {
+    ov.close();
+    set.remove();
+  }
+});
+
 test('a symlink in the middle of a path is not followed', () => {
   const set = makeLayerSet([{ 'link': { type: 'symlink', target: 'real' }, 'real/f': { type: 'file', content: 'x' } }]);
   const ov = Overlay.open({ lower: set.lower });

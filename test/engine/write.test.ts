@@ -73,6 +73,22 @@ test('a lower file linked or renamed into another directory keeps its data', asy
   });
 });
 
+test('chmod, chown and utimes of an upper file keep its cached node; every stat is current', async () => {
+  await withOverlay([{ 'd/f': { type: 'file', content: 'lower', mode: 0o644 } }], async (ov) => {
+    await ov.setattr('/d/f', { mode: 0o600 }); // the copy-up (metadata only) looks it up again
+    const node = ov.resolve('/d/f');
+    await ov.setattr('/d/f', { mode: 0o640, uid: 7, gid: 8 });
+    await ov.setattr('/d/f', { atime: { sec: 5, nsec: 6 }, mtime: { sec: 9, nsec: 10 } });
+    assert.ok(ov.resolve('/d/f') === node, 'the same node: no lookup after a change of mode, owner or times');
+    const a = ov.getattr('/d/f');
+    assert.equal([a.mode & 0o7777, a.uid, a.gid, a.mtimeSec, a.mtimeNsec, a.atimeSec], [0o640, 7, 8, 9, 10, 5]);
+    assert.is(ov.readFile('/d/f').toString(), 'lower', 'the data still comes from below (metacopy)');
+    await ov.setattr('/d/f', { size: 2 });
+    assert.ok(ov.resolve('/d/f') !== node, 'a size change is looked up again (it ends the metacopy)');
+    assert.is(ov.readFile('/d/f').toString(), 'lo');
+  });
+});
+
 test('rename errors come in the VFS order', async () => {
   await withOverlay([{ 'd/c/x': { type: 'file' }, 'd/c/c/a': { type: 'file' }, 'e': { type: 'dir' } }], async (ov) => {
     // NOREPLACE onto an existing name is EEXIST even when it is inside the source.

@@ -24,6 +24,25 @@ test('private xattrs are hidden, escaped ones shown under their plain name, othe
   }
 });
 
+test('a lower object lists its xattrs once; later asks for names it lacks need no layer read', async () => {
+  const set = makeLayerSet([{ 'f': { type: 'file', xattrs: { 'user.a': 'A' } }, 'g': { type: 'file' } }]);
+  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
+  try {
+    assert.is(ov.findXattr('/f', 'security.capability'), null);
+    assert.equal(ov.resolve('/f').lowerXattrNames, ['user.a'], 'the names, remembered on the node');
+    assert.is(ov.findXattr('/f', 'user.a')!.toString(), 'A');
+    assert.is(ov.findXattr('/g', 'user.a'), null);
+    assert.equal(ov.resolve('/g').lowerXattrNames, []);
+    // Copied up, the object is on the upper layer, which changes: asked there every time.
+    await ov.setxattr('/g', 'user.b', Buffer.from('B'));
+    assert.is(ov.resolve('/g').lowerXattrNames, undefined);
+    assert.is(ov.findXattr('/g', 'user.b')!.toString(), 'B');
+  } finally {
+    ov.close();
+    set.remove();
+  }
+});
+
 test('with userxattr, user.overlay.* is private and trusted.overlay.* is an ordinary name', () => {
   const set = makeLayerSet([{ 'f': { type: 'file', xattrs: { 'user.overlay.overlay.x': '1', 'user.overlay.metacopy': '' } } }]);
   const ov = Overlay.open({ lower: set.lower, userxattr: true });
