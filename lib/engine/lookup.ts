@@ -14,17 +14,22 @@ export const NAME_MAX = 255;
 const WHITEOUT = 'whiteout' as const;
 type Probe = RealEntry | typeof WHITEOUT | null;
 
-/** What one layer holds at `dirRel/name`: an object, a whiteout, or nothing. Never follows a symlink. */
-function probe(ctx: OverlayContext, layer: Layer, dirRel: string, name: string, xwhiteouts: boolean): Probe {
-  ctx.stats.layerProbes++;
-  let fd: number;
+/** `layer`'s directory `dirRel`, or null when this layer has none there. */
+function layerDirFd(layer: Layer, dirRel: string): number | null {
   try {
-    fd = layer.dirFd(dirRel);
+    return layer.dirFd(dirRel);
   } catch (err) {
     // A path component that is missing, not a directory, or a symlink: nothing here in this layer.
     if (hasCode(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV')) return null;
     throw err;
   }
+}
+
+/** What one layer holds at `dirRel/name`: an object, a whiteout, or nothing. Never follows a symlink. */
+function probe(ctx: OverlayContext, layer: Layer, dirRel: string, name: string, xwhiteouts: boolean): Probe {
+  ctx.stats.layerProbes++;
+  const fd = layerDirFd(layer, dirRel);
+  if (fd === null) return null;
   const stat = sys.tryStatx(fd, name);
   if (stat === null) return null;
   if (isDeviceWhiteout(stat)) return WHITEOUT;
@@ -271,15 +276,9 @@ function probeLayers(ctx: OverlayContext, dir: OverlayNode, name: string, c: Ent
 
 /** Whether layer directory `dirRel` holds the OCI whiteout `whiteoutName` (`.wh.NAME`). */
 function probeOciWhiteout(ctx: OverlayContext, layer: Layer, dirRel: string, whiteoutName: string): boolean {
-  let fd: number;
-  try {
-    fd = layer.dirFd(dirRel);
-  } catch (err) {
-    if (hasCode(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV')) return false;
-    throw err;
-  }
   ctx.stats.layerProbes++;
-  return sys.tryStatx(fd, whiteoutName) !== null;
+  const fd = layerDirFd(layer, dirRel);
+  return fd !== null && sys.tryStatx(fd, whiteoutName) !== null;
 }
 
 function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: string): OverlayNode | null {
