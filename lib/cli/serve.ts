@@ -77,7 +77,9 @@ export async function serve(
   // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
-  if (warm !== '0') void warmUp({ lower: m.lower, requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
+  if (warm !== '0') {
+    void warmUp({ lower: m.lower, requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined, activity: () => server.requestsReceived() });
+  }
   if (service !== undefined) {
     service.adopt(server, m);
     await service.idle;

@@ -79,6 +79,8 @@ export class FuseSession {
   readonly opts: FuseSessionOptions;
   /** requests received per opcode name */
   readonly stats = new Map<string, number>();
+  /** requests received in all (moves while the mount is in use) */
+  received = 0;
   negotiated?: Negotiated;
   /** resolves once INIT has been answered; rejects if the device ends first */
   readonly initialized: Promise<Negotiated>;
@@ -181,6 +183,7 @@ export class FuseSession {
       this.finish(new Error(len < 0 ? `FUSE device error ${sys.errnoCode(-len)}` : 'FUSE filesystem unmounted'));
       return;
     }
+    this.received++;
     let h: InHeader | undefined;
     try {
       h = decodeHeader(buf);

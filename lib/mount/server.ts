@@ -63,6 +63,8 @@ export interface Server {
   readonly mountpoint: string;
   readonly overlay: Overlay;
   stats(): ServerStats;
+  /** Requests received so far: a number that moves while the mount is in use. */
+  requestsReceived(): number;
   unmount(): Promise<void>;
   /** Resolves when the mount went away (unmounted by us or by umount(8) / fusermount3 -u). */
   readonly ended: Promise<void>;
@@ -157,6 +159,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
     mountpoint,
     overlay,
     ended: session.ended,
+    requestsReceived: () => session.received,
     stats: () => ({
       requests: Object.fromEntries(session.stats),
       engine: { ...overlay.stats },

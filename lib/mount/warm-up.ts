@@ -23,6 +23,14 @@ export interface WarmUpOptions {
   requests?: number;
   /** Give the event loop back after this many milliseconds of work (default 2). */
   sliceMs?: number;
+  /**
+   * A count that moves while the real mount serves requests (Server.requestsReceived): each slice
+   * waits until it has stood still for `quietMs`, so the warm-up takes idle time only and never
+   * slows the first workload down. A workload that keeps the mount busy warms the code itself.
+   */
+  activity?: () => number;
+  /** Default 10. */
+  quietMs?: number;
 }
 
 export interface WarmUpReport {
@@ -46,7 +54,7 @@ class Feeder {
   readonly errors: Record<string, number> = {};
   private sliceStart = Date.now();
 
-  constructor(ops: OverlayFuseOps, private readonly sliceMs: number) {
+  constructor(ops: OverlayFuseOps, private readonly sliceMs: number, readonly quiet: () => Promise<void>) {
     this.session = new FuseSession(-1, ops, {
       log: () => undefined,
       writeReply: (out) => {
@@ -67,6 +75,7 @@ class Feeder {
   async call(op: Op, nodeid: number, b?: Buffer): Promise<Buffer> {
     if (Date.now() - this.sliceStart >= this.sliceMs) {
       await new Promise((res) => setImmediate(res));
+      await this.quiet();
       this.sliceStart = Date.now();
     }
     const unique = this.unique++;
@@ -80,6 +89,18 @@ class Feeder {
     this.count++;
     this.session.deliver(request(Op.FORGET, this.unique++, nodeid, body.forget(nlookup)));
   }
+}
+
+/** Resolves once `activity` has not moved for `ms` (at once without an activity count). */
+function quietFor(activity: (() => number) | undefined, ms: number): () => Promise<void> {
+  if (activity === undefined) return () => Promise.resolve();
+  return async () => {
+    for (;;) {
+      const seen = activity();
+      await new Promise((res) => setTimeout(res, ms));
+      if (activity() === seen) return;
+    }
+  };
 }
 
 const failed = (reply: Buffer) => reply.readInt32LE(4) !== 0;
@@ -139,7 +160,8 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
     ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined,
       // small caches: it shares the process (and its descriptor limit) with the real mount
       cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
-    feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2);
+    feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10));
+    await feeder.quiet(); // the first workload often starts right after the mount
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);
   } catch {

@@ -39,5 +39,5 @@ const options = workerData as MountOptions & { debugLog?: boolean };
     }
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
-  if (options.warmUp === true) void warmUp({ lower: options.lower });
+  if (options.warmUp === true) void warmUp({ lower: options.lower, activity: () => server.requestsReceived() });
 })();

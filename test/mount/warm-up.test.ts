@@ -57,6 +57,25 @@ test('a warm-up leaves no scratch behind when its process exits midway, and remo
   }
 });
 
+test('a warm-up takes idle time only: it waits while the mount it warms is in use', async () => {
+  const set = makeLayerSet([{ 'etc/passwd': { type: 'file', content: 'root\n' } }], undefined, tempDir('layerfs-warm-'));
+  try {
+    let received = 0;
+    const busy = setInterval(() => received++, 2); // a mount serving requests
+    const started = Date.now();
+    const report = warmUp({ lower: set.lower, requests: 50, activity: () => received, quietMs: 10 });
+    let done = false;
+    void report.then(() => { done = true; });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.not.ok(done, 'no warm-up while requests keep coming');
+    clearInterval(busy);
+    const r = await report;
+    assert.ok(r.requests > 0 && Date.now() - started >= 150, `requests ${r.requests}`);
+  } finally {
+    set.remove();
+  }
+});
+
 test('a warm-up over layers it cannot use is skipped, not thrown', async () => {
   const report = await warmUp({ lower: ['/nonexistent/layer'] });
   assert.is(report.requests, 0);
