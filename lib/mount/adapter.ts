@@ -332,7 +332,7 @@ export class OverlayFuseOps implements FuseOperations {
       handle.close();
       handle = undefined;
     }
-    const out = this.register(handle ?? await this.ov.open(path, flags), a.nodeid);
+    const out = this.register(handle ?? await this.files.withRoom(() => this.ov.open(path, flags)), a.nodeid);
     // A write open copies up: served readers of the lower file must now read the upper one.
     if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;

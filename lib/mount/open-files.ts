@@ -12,6 +12,7 @@
  *   - everything else goes through passthrough when the kernel offers it (a file read once is
  *     read fastest there).
  */
+import * as fs from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { wantsWrite, type FileHandle } from '../engine';
 import type { OpenOut } from '../fuse';
@@ -45,9 +46,28 @@ interface NodeOpens {
   retired: FileHandle[];
 }
 
-/** Parked read-only handles per mount (lib/mount/open-files.ts: `parkedLower`, `parkedUpper`). */
-const PARKED_LOWER_MAX = 512;
+/**
+ * Parked read-only handles per mount (`parkedLower`, `parkedUpper`): at most an eighth of the
+ * process's descriptor limit between them (a server may hold several mounts).
+ */
+const PARKED_LOWER_MAX = Math.max(8, Math.min(512, Math.floor(descriptorLimit() / 8) - 64));
 const PARKED_UPPER_MAX = 64;
+
+/** The soft RLIMIT_NOFILE of this process (Node has no getrlimit): 1024 when it cannot be read. */
+function descriptorLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m !== null) return m[1] === 'unlimited' ? 1 << 20 : Number(m[1]);
+  } catch {
+    /* not Linux's /proc */
+  }
+  return 1024;
+}
+
+const outOfDescriptors = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+};
 
 /** A parked handle pushed out of its cache is closed; one taken out to serve an open ('delete') is not. */
 function closeUnlessTaken(h: FileHandle, _nodeid: number, reason: string): void {
@@ -244,6 +264,20 @@ export class OpenFiles {
     return undefined;
   }
 
+  /**
+   * Runs `open`; when the process is out of descriptors (EMFILE, ENFILE), closes every parked
+   * handle and tries once more: parked handles are a cache, never the reason an open fails.
+   */
+  async withRoom<T>(open: () => Promise<T>): Promise<T> {
+    try {
+      return await open();
+    } catch (err) {
+      if (!outOfDescriptors(err) || this.parkedLower.size + this.parkedUpper.size === 0) throw err;
+      this.closeParked();
+      return open();
+    }
+  }
+
   /** The kernel forgot the node: its page cache went with its inode. */
   forgotten(nodeid: number): void {
     this.takeParked(nodeid)?.close();
@@ -254,6 +288,10 @@ export class OpenFiles {
   /** Closes every open file (at unmount). */
   closeAll(): void {
     for (const fh of [...this.files.keys()]) this.release(fh);
+    this.closeParked();
+  }
+
+  private closeParked(): void {
     for (const cache of [this.parkedLower, this.parkedUpper]) {
       const parked = [...cache.values()];
       cache.clear(); // disposes with reason 'delete', which does not close

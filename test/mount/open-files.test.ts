@@ -7,6 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -243,6 +244,41 @@ test('released read-only handles are parked: hundreds on lower files, few on upp
     ov.close();
     set.remove();
   }
+});
+
+test('out of descriptors, an open closes the parked handles and succeeds', async () => {
+  const lowerFiles: LayerSpec = {};
+  for (let i = 0; i < 200; i++) lowerFiles[`l/f${i}`] = { type: 'file', content: `lower ${i}\n` };
+  const set = makeLayerSet([lowerFiles], undefined, tempDir(LABEL));
+  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
+  const files = new OpenFiles();
+  const limits = () => /^Max open files\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))!.slice(1).map(Number);
+  const [soft, hard] = limits();
+  const setSoft = (n: number) => execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${n}:${hard}`]);
+  try {
+    for (let i = 0; i < 199; i++) {
+      const { fh } = files.register(await ov.open(`l/f${i}`, sys.O.RDONLY), 1000 + i);
+      files.release(fh);
+    }
+    // The limit at the lowest free descriptor number: the next open fails with EMFILE...
+    const lowestFree = fs.openSync('/dev/null', 'r');
+    fs.closeSync(lowestFree);
+    setSoft(lowestFree);
+    const failed = await ov.open('l/f199', sys.O.RDONLY).then(() => 'opened', (e: { code: string }) => e.code);
+    assert.is(failed, 'EMFILE', 'the limit bites');
+    // ...unless the parked handles make room
+    const h = await files.withRoom(() => ov.open('l/f199', sys.O.RDONLY));
+    const b = Buffer.alloc(32);
+    assert.is(b.subarray(0, h.readSync(b, 0, 32, 0)).toString(), 'lower 199\n');
+    h.close();
+    assert.is(files.unpark(1000, sys.O.RDONLY), undefined, 'the parked handles were closed');
+  } finally {
+    files.closeAll();
+    setSoft(soft);
+    ov.close();
+    set.remove();
+  }
+  assert.is(limits()[0], soft);
 });
 
 test('no mounts left', () => assertNoMountsUnder(PREFIX));
