@@ -31,6 +31,8 @@ export interface WarmUpOptions {
   activity?: () => number;
   /** Default 10. */
   quietMs?: number;
+  /** Stops the warm-up where it is (its scratch removed), e.g. when its mount is unmounted. */
+  signal?: AbortSignal;
 }
 
 export interface WarmUpReport {
@@ -54,7 +56,7 @@ class Feeder {
   readonly errors: Record<string, number> = {};
   private sliceStart = Date.now();
 
-  constructor(ops: OverlayFuseOps, private readonly sliceMs: number, readonly quiet: () => Promise<void>) {
+  constructor(ops: OverlayFuseOps, private readonly sliceMs: number, readonly quiet: () => Promise<void>, private readonly signal?: AbortSignal) {
     this.session = new FuseSession(-1, ops, {
       log: () => undefined,
       writeReply: (out) => {
@@ -78,6 +80,7 @@ class Feeder {
       await this.quiet();
       this.sliceStart = Date.now();
     }
+    this.signal?.throwIfAborted();
     const unique = this.unique++;
     const reply = new Promise<Buffer>((answer) => this.waiting.set(unique, { op, answer }));
     this.count++;
@@ -91,11 +94,11 @@ class Feeder {
   }
 }
 
-/** Resolves once `activity` has not moved for `ms` (at once without an activity count). */
-function quietFor(activity: (() => number) | undefined, ms: number): () => Promise<void> {
+/** Resolves once `activity` has not moved for `ms` (at once without an activity count), or on abort. */
+function quietFor(activity: (() => number) | undefined, ms: number, signal?: AbortSignal): () => Promise<void> {
   if (activity === undefined) return () => Promise.resolve();
   return async () => {
-    for (;;) {
+    while (signal?.aborted !== true) {
       const seen = activity();
       await new Promise((res) => setTimeout(res, ms));
       if (activity() === seen) return;
@@ -160,7 +163,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
     ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined,
       // small caches: it shares the process (and its descriptor limit) with the real mount
       cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
-    feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10));
+    feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal);
     await feeder.quiet(); // the first workload often starts right after the mount
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);

@@ -30,14 +30,20 @@ const options = workerData as MountOptions & { debugLog?: boolean };
     return;
   }
   server.overlay.events.on('copy-up', (event) => post({ type: 'copy-up', event }));
+  // The warm-up ends with the mount, its scratch removed (the worker may be gone right after).
+  const stopWarmUp = new AbortController();
+  const warming = options.warmUp === true
+    ? warmUp({ lower: options.lower, activity: () => server.requestsReceived(), signal: stopWarmUp.signal })
+    : Promise.resolve();
   port.on('message', async (m: ToWorker) => {
     if (m.type === 'stats') post({ type: 'stats', id: m.id, stats: server.stats() });
     else if (m.type === 'unmount') {
+      stopWarmUp.abort();
+      await warming;
       await server.unmount().catch((err) => post({ type: 'log', line: `unmount: ${(err as Error).message}` }));
       post({ type: 'unmounted' });
       port.close();
     }
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
-  if (options.warmUp === true) void warmUp({ lower: options.lower, activity: () => server.requestsReceived() });
 })();

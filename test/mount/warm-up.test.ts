@@ -15,7 +15,8 @@ import { makeLayerSet, tempDir } from '../helpers/layers';
 import { assertNoMountsUnder, ok, withLayerfs } from '../helpers/layerfs-mount';
 import { snapshotMount } from '../helpers/tree';
 
-const scratchDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('layerfs-warm-up-'));
+/** The warm-up scratch directories of process `pid` (another's may come and go meanwhile). */
+const scratchDirs = (pid: number | string = process.pid) => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`layerfs-warm-up-${pid}-`));
 
 test('a warm-up reads and writes through the whole request path, and changes nothing of the layers', async () => {
   const set = makeLayerSet([
@@ -46,7 +47,7 @@ test('a warm-up leaves no scratch behind when its process exits midway, and remo
     ], { encoding: 'utf8' });
     const pid = child.stdout.trim();
     assert.ok(/^\d+$/.test(pid), `stdout ${JSON.stringify(child.stdout)} stderr ${child.stderr}`);
-    assert.equal(scratchDirs().filter((n) => n.startsWith(`layerfs-warm-up-${pid}-`)), [], 'removed at exit');
+    assert.equal(scratchDirs(pid), [], 'removed at exit');
     // the scratch of a process that is gone (SIGKILL) is removed by the next warm-up
     const stale = path.join(os.tmpdir(), `layerfs-warm-up-${pid}-stale`);
     fs.mkdirSync(path.join(stale, 'upper'), { recursive: true });
@@ -89,6 +90,11 @@ test('mount({ warmUp: true }): the mount serves right away while its server warm
       await new Promise((r) => setTimeout(r, 500)); // the warm-up is done by now
       assert.equal(fs.readdirSync(set.upper).sort(), ['usr'], 'the warm-up wrote nothing to the real upper');
     });
+    // Unmounted while its warm-up waits or runs: the warm-up stops and takes its scratch with it.
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), warmUp: true }, async (m) => {
+      assert.is(await ok(`cat ${m.mountpoint}/etc/passwd`), 'root\n');
+    });
+    assert.equal(scratchDirs(), [], 'no warm-up scratch left after unmount');
     const bad = await mount({ lower: set.lower, mountpoint: path.join(set.base, 'mnt'), warmUp: 'yes' as unknown as boolean }).then(
       () => null, (e: { code: string; option: string }) => e);
     assert.ok(bad !== null && bad.code === 'EINVAL' && bad.option === 'warmUp', 'a bad warmUp value is refused, naming the option');
