@@ -32,9 +32,7 @@ const options = workerData as MountOptions & { debugLog?: boolean };
   server.overlay.events.on('copy-up', (event) => post({ type: 'copy-up', event }));
   // The warm-up ends with the mount, its scratch removed (the worker may be gone right after).
   const stopWarmUp = new AbortController();
-  const warming = options.warmUp === true
-    ? warmUp({ lower: options.lower, activity: () => server.requestsReceived(), signal: stopWarmUp.signal })
-    : Promise.resolve();
+  let warming: Promise<unknown> = Promise.resolve();
   port.on('message', async (m: ToWorker) => {
     if (m.type === 'stats') post({ type: 'stats', id: m.id, stats: server.stats() });
     else if (m.type === 'unmount') {
@@ -46,4 +44,6 @@ const options = workerData as MountOptions & { debugLog?: boolean };
     }
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
+  // After 'ready': its set-up (scratch directory, throwaway engine) is synchronous.
+  if (options.warmUp === true) warming = warmUp({ lower: options.lower, activity: () => server.requestsReceived(), signal: stopWarmUp.signal });
 })();
