@@ -18,6 +18,8 @@ export interface EngineStats {
   copyUps: number;
   metaCopyUps: number;
   copyUpBytes: number;
+  /** creates that took a file made ahead of time (lib/engine/file-pool.ts) */
+  pooledCreates: number;
 }
 
 /** What every engine module shares: the layer stack, naming rules, caches, counters. */
@@ -35,7 +37,7 @@ export class OverlayContext {
   readonly dirIndexes: LRUCache<string, DirIndex>;
   readonly stats: EngineStats = {
     lookups: 0, nodeCacheHits: 0, negativeCacheHits: 0, dirIndexBuilds: 0, dirIndexHits: 0, layerProbes: 0,
-    copyUps: 0, metaCopyUps: 0, copyUpBytes: 0,
+    copyUps: 0, metaCopyUps: 0, copyUpBytes: 0, pooledCreates: 0,
   };
   /** The work directory; null on a read-only overlay. */
   readonly work: WorkDir | null;

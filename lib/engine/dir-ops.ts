@@ -1,5 +1,5 @@
 import * as sys from '../sys';
-import { AT, O, RENAME, S } from '../sys';
+import { AT, O, RENAME, S, UTIME } from '../sys';
 import type { OverlayContext } from './context';
 import { copyUp, copyUpDir, currentNode, requireWork } from './copy-up';
 import type { Caller } from './creds';
@@ -13,6 +13,7 @@ import {
   lowerHasName, markXwhiteouts, removeUpper, replaceWithWhiteout, setOpaque, upperParentOf, upperState, writeWhiteout,
 } from './upper-ops';
 import type { WorkDir } from './workdir';
+import type { PooledFile } from './file-pool';
 
 /**
  * Namespace changes (kernel fs/overlayfs/dir.c): create, mkdir, symlink, mknod, link, unlink,
@@ -81,6 +82,42 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
       sys.fchownat(dirFd, name, uid, gid, AT.SYMLINK_NOFOLLOW);
       sys.fchmodat(dirFd, name, obj.mode & 0o7777);
       return none;
+  }
+}
+
+/**
+ * Puts the pooled file `f` (lib/engine/file-pool.ts: empty, 0600, ours, made a while ago in work/)
+ * in place as the new file `name` of `dirFd`, then gives it what makeObject's create would have:
+ * the current times (the rename already set its ctime), its owner, its mode. Null when it cannot
+ * be put there for a reason a plain create would not meet (the caller then creates the file itself);
+ * EEXIST is thrown as O_EXCL would.
+ */
+function placePooledFile(work: WorkDir, f: PooledFile, dirFd: number, name: string, mode: number, uid: number, gid: number): { fd: number; stat: sys.Stat | null } | null {
+  try {
+    sys.renameat2(work.fd, f.name, dirFd, name, RENAME.NOREPLACE);
+  } catch (err) {
+    work.pool.discard(f);
+    if (hasCode(err, 'EEXIST')) throw err;
+    return null;
+  }
+  const fd = f.fd;
+  try {
+    sys.utimensat(fd, '', 0, UTIME.NOW, 0, UTIME.NOW, AT.EMPTY_PATH);
+    const st = sys.fstat(fd);
+    const chown = st.uid !== uid || st.gid !== gid;
+    if (chown) sys.fchown(fd, uid, gid);
+    const chmod = chown || (st.mode & 0o7777) !== mode;
+    if (chmod) sys.fchmod(fd, mode);
+    return { fd, stat: chmod ? null : st };
+  } catch (err) {
+    // Not the file its creator asked for: remove it (as a failed create leaves nothing).
+    sys.close(fd);
+    try {
+      sys.unlinkat(dirFd, name);
+    } catch {
+      /* already gone */
+    }
+    throw err;
   }
 }
 
@@ -165,7 +202,11 @@ export async function createObject(
       throw err;
     }
   } else {
-    ({ fd, stat } = makeObject(dirFd, name, obj, uid, gid, inheritSgid));
+    // A file from the pool when there is one (O_APPEND opens are left to makeObject: the fd is theirs).
+    const pooled = obj.kind === 'file' && (obj.flags & O.APPEND) === 0 ? work.pool.take() : null;
+    const placed = pooled === null || obj.kind !== 'file' ? null : placePooledFile(work, pooled, dirFd, name, obj.mode & 0o7777, uid, gid);
+    if (placed !== null) ctx.stats.pooledCreates++;
+    ({ fd, stat } = placed ?? makeObject(dirFd, name, obj, uid, gid, inheritSgid));
     if (acl !== null && writeAcl(dirFd, name, fd, acl)) stat = null;
   }
   ctx.invalidate(path);

@@ -3,6 +3,7 @@ import { O, S } from '../sys';
 import { hasCode } from './errors';
 import { LRUCache } from 'lru-cache';
 import { Layer } from './layers';
+import { FilePool } from './file-pool';
 
 /** Layer number of the index (inode numbers of indexed objects come from their own xattr). */
 export const INDEX_LAYER = 1023;
@@ -18,6 +19,8 @@ export class WorkDir {
   readonly index: Layer;
   /** Probed once: O_TMPFILE in the work dir (unnamed files: a killed copy-up leaves nothing). */
   readonly tmpfile: boolean;
+  /** Empty files made ahead for creates (lib/engine/file-pool.ts). */
+  readonly pool: FilePool;
   private renameWhiteoutWorks: boolean | null = null;
   private mknodWhiteoutWorks: boolean | null = null;
 
@@ -38,6 +41,7 @@ export class WorkDir {
     }
     this.removeLeftovers();
     this.tmpfile = this.probeTmpfile();
+    this.pool = new FilePool(this.fd, () => this.tempName(), poolSize);
   }
 
   /** A name no one else uses in work/. */
@@ -93,6 +97,7 @@ export class WorkDir {
   }
 
   close(): void {
+    this.pool.close();
     sys.close(this.fd);
     this.index.close();
   }
@@ -114,6 +119,12 @@ export function removeTree(dirFd: number, name: string): void {
     sys.unlinkat(dirFd, name);
   }
 }
+
+/** Files the create pool keeps; LAYERFS_FILE_POOL=0 turns it off (to compare). */
+const poolSize = (() => {
+  const v = Number(process.env.LAYERFS_FILE_POOL ?? 32);
+  return Number.isInteger(v) && v >= 0 && v <= 4096 ? v : 32;
+})();
 
 let tempCounter = 0;
 

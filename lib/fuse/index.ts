@@ -5,5 +5,7 @@ export * from './encode';
 export type * from './operations';
 export { FuseSession, errnoOf } from './session';
 export type { FuseSessionOptions, Negotiated } from './session';
+export { LatencyStats } from './latency';
+export type { OpLatency } from './latency';
 export { mountFuse, clearStaleMount } from './mount';
 export type { MountOptions, FuseMount } from './mount';

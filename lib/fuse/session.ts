@@ -8,6 +8,7 @@ import { Op, INIT, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, opName, initF
 import { decodeRequest, decodeHeader, DecodeOpts, InHeader, InitIn } from './decode';
 import * as enc from './encode';
 import type { FuseOperations, FuseContext, MaybePromise } from './operations';
+import { LatencyStats } from './latency';
 import type * as D from './decode';
 
 const EIO = 5, ENOSYS = 38, ERANGE = 34, EPROTO = 71, ENOENT = 2, EINVAL = 22;
@@ -81,6 +82,8 @@ export class FuseSession {
   readonly stats = new Map<string, number>();
   /** requests received in all (moves while the mount is in use) */
   received = 0;
+  /** time per request by opcode, read to reply written */
+  readonly latency = new LatencyStats();
   negotiated?: Negotiated;
   /** resolves once INIT has been answered; rejects if the device ends first */
   readonly initialized: Promise<Negotiated>;
@@ -184,11 +187,12 @@ export class FuseSession {
       return;
     }
     this.received++;
+    const t0 = LatencyStats.now();
     let h: InHeader | undefined;
     try {
       h = decodeHeader(buf);
       const req = decodeRequest(buf, len, this.decodeOpts);
-      this.dispatch(req.header, req.args);
+      this.dispatch(req.header, req.args, t0);
     } catch (e) {
       this.log(`bad request${h ? ` ${opName(h.opcode)} #${h.unique}` : ''}: ${(e as Error).message}`);
       if (h && h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET && h.opcode !== Op.INTERRUPT) {
@@ -197,28 +201,34 @@ export class FuseSession {
     }
   }
 
-  private send(unique: number, out: Reply): void {
+  /** Writes the reply (if any); with `t0` (when the request was read) its time is recorded. */
+  private send(unique: number, out: Reply, h?: InHeader, t0?: number): void {
     this.inflight.delete(unique);
     this.interrupted.delete(unique);
-    if (out === null || this.closed) return;
+    if (out === null || this.closed) {
+      if (h !== undefined && t0 !== undefined) this.latency.record(h.opcode, t0);
+      return;
+    }
     const r = this.opts.writeReply !== undefined ? this.opts.writeReply(out)
       : Array.isArray(out) ? sys.fuseWritev(this.fd, out) : sys.fuseWrite(this.fd, out);
+    if (h !== undefined && t0 !== undefined) this.latency.record(h.opcode, t0);
     if (this.opts.debug) {
       const first = Array.isArray(out) ? out[0] : out;
-      this.opts.debug(`<- #${unique} error=${first.readInt32LE(4)} len=${first.readUInt32LE(0)}${r < 0 ? ` write=${sys.errnoCode(-r)}` : ''}`);
+      const took = t0 !== undefined ? ` ${((LatencyStats.now() - t0) * 1000).toFixed(1)}us` : '';
+      this.opts.debug(`<- #${unique} error=${first.readInt32LE(4)} len=${first.readUInt32LE(0)}${took}${r < 0 ? ` write=${sys.errnoCode(-r)}` : ''}`);
     }
     // ENOENT: the request was interrupted/aborted meanwhile: not an error
     if (r < 0 && r !== -ENOENT && !this.closed) this.log(`reply #${unique} failed: ${sys.errnoCode(-r)}`);
   }
 
-  private fail(h: InHeader, e: unknown): void {
+  private fail(h: InHeader, e: unknown, t0?: number): void {
     let errno = errnoOf(e);
     if (errno === undefined) {
       errno = EIO;
       this.log(`${opName(h.opcode)} #${h.unique} (node ${h.nodeid}) threw: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     }
     if (h.opcode === Op.FORGET || h.opcode === Op.BATCH_FORGET) return;
-    this.send(h.unique, enc.errorReply(h.unique, errno));
+    this.send(h.unique, enc.errorReply(h.unique, errno), h, t0);
   }
 
   private context(h: InHeader): FuseContext {
@@ -229,7 +239,7 @@ export class FuseSession {
     };
   }
 
-  private dispatch(h: InHeader, args: unknown): void {
+  private dispatch(h: InHeader, args: unknown, t0?: number): void {
     const name = opName(h.opcode);
     this.stats.set(name, (this.stats.get(name) ?? 0) + 1);
     if (this.opts.debug) this.opts.debug(`-> #${h.unique} ${name} node=${h.nodeid} uid=${h.uid} pid=${h.pid} ${debugArgs(args)}`);
@@ -243,13 +253,13 @@ export class FuseSession {
     try {
       out = this.handle(h, args);
     } catch (e) {
-      this.fail(h, e);
+      this.fail(h, e, t0);
       return;
     }
     if (isThenable<Reply>(out)) {
-      Promise.resolve(out).then((r) => this.send(h.unique, r), (e) => this.fail(h, e));
+      Promise.resolve(out).then((r) => this.send(h.unique, r, h, t0), (e) => this.fail(h, e, t0));
     } else {
-      this.send(h.unique, out);
+      this.send(h.unique, out, h, t0);
     }
   }
 

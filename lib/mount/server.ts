@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as sys from '../sys';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, INIT, mountFuse } from '../fuse';
+import type { OpLatency } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
 import { StatOverride, overrideXattrFor } from './override-stat';
@@ -53,6 +54,8 @@ export interface MountOptions extends OverlayOptions {
 
 export interface ServerStats {
   requests: Record<string, number>;
+  /** Time per request by operation (read to reply written), the commonest first. */
+  latency: Record<string, OpLatency>;
   engine: Overlay['stats'];
   nodes: number;
   passthrough: boolean;
@@ -162,6 +165,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
     requestsReceived: () => session.received,
     stats: () => ({
       requests: Object.fromEntries(session.stats),
+      latency: session.latency.snapshot(),
       engine: { ...overlay.stats },
       nodes: ops.nodes.size,
       passthrough: ops.passthrough !== null,

@@ -40,6 +40,15 @@ export async function copyFileRangeAsync(fdIn: number, offIn: number | null, fdO
   return check(await native.copyFileRangeAsync(fdIn, offIn, fdOut, offOut, len, flags), 'copy_file_range');
 }
 
+/**
+ * Creates `count` empty files `${prefix}0` .. in `dirfd` on the thread pool (O_CREAT | O_EXCL |
+ * O_NOFOLLOW, open read-write and close-on-exec). Resolves with each one's fd or -errno; it stops at
+ * the first failure (the rest say -ECANCELED). The caller owns every fd it gets.
+ */
+export function createFilesAsync(dirfd: number, prefix: string, count: number, mode: number): Promise<number[]> {
+  return native.createFilesAsync(dirfd, prefix, count, mode);
+}
+
 /** ioctl(FICLONE): share all of srcFd's extents (reflink). EOPNOTSUPP/EXDEV/EINVAL where unsupported. */
 export function ficlone(destFd: number, srcFd: number): void {
   check(native.ficlone(destFd, srcFd), 'ioctl_ficlone');

@@ -15,7 +15,7 @@ export {
 export type { StatFs } from './data';
 export {
   pread, pwrite, copyFileRange, copyFileRangeAsync, ficlone, ficloneAsync, ficloneRange, lseek, fallocate,
-  fallocateAsync, fsync, fdatasync, syncfs, fsyncAsync, fdatasyncAsync, syncfsAsync, ftruncate, fstatfs,
+  fallocateAsync, fsync, fdatasync, syncfs, fsyncAsync, fdatasyncAsync, syncfsAsync, ftruncate, fstatfs, createFilesAsync,
 } from './data';
 export type { FuseReader, FuseReaderMode, FuseReaderCallback } from './fuse';
 export {

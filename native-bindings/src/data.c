@@ -2,6 +2,7 @@
  * ftruncate, plus Promise-returning async forms run on the libuv thread pool. */
 #include "common.h"
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,7 +133,7 @@ static LFS_FN(js_fstatfs) {
 
 /* ---- async: one job type, the Promise resolves with result or -errno ---- */
 
-enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS };
+enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS, JOB_CREATE_FILES };
 
 typedef struct {
   napi_async_work work;
@@ -142,7 +143,27 @@ typedef struct {
   int32_t fd, fd2, mode;
   int64_t off, len;
   int64_t result;
+  /* JOB_CREATE_FILES: `count` files named prefix + 0..count-1, their fds (or -errno) in `fds` */
+  char *prefix;
+  int32_t count;
+  int32_t *fds;
 } job;
+
+/* Creates empty files (O_CREAT|O_EXCL, never following a link) and keeps them open read-write.
+ * Stops at the first failure; the slots after it say -ECANCELED. */
+static void op_create_files(job *j) {
+  size_t plen = strlen(j->prefix);
+  char *name = malloc(plen + 16);
+  int failed = 0;
+  for (int32_t i = 0; i < j->count; i++) {
+    if (failed || name == NULL) { j->fds[i] = name == NULL ? -ENOMEM : -ECANCELED; continue; }
+    snprintf(name, plen + 16, "%s%d", j->prefix, i);
+    int fd = openat(j->fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, (mode_t)j->mode);
+    j->fds[i] = fd < 0 ? -errno : fd;
+    if (fd < 0) failed = 1;
+  }
+  free(name);
+}
 
 static void job_execute(napi_env env, void *data) {
   (void)env;
@@ -157,6 +178,7 @@ static void job_execute(napi_env env, void *data) {
     case JOB_FSYNC: j->result = op_fsync(j->fd); break;
     case JOB_FDATASYNC: j->result = op_fdatasync(j->fd); break;
     case JOB_SYNCFS: j->result = op_syncfs(j->fd); break;
+    case JOB_CREATE_FILES: op_create_files(j); j->result = 0; break;
     default: j->result = -EINVAL;
   }
 }
@@ -164,14 +186,26 @@ static void job_execute(napi_env env, void *data) {
 static void job_complete(napi_env env, napi_status status, void *data) {
   job *j = data;
   if (status == napi_cancelled) j->result = -ECANCELED;
-  napi_resolve_deferred(env, j->deferred, lfs_int(env, j->result));
+  if (j->op == JOB_CREATE_FILES) {
+    napi_value arr;
+    napi_create_array_with_length(env, (size_t)j->count, &arr);
+    for (int32_t i = 0; i < j->count; i++) {
+      /* a cancelled job never ran: no fds to report */
+      napi_set_element(env, arr, (uint32_t)i, lfs_int(env, status == napi_cancelled ? -ECANCELED : j->fds[i]));
+    }
+    napi_resolve_deferred(env, j->deferred, arr);
+    free(j->prefix);
+    free(j->fds);
+  } else {
+    napi_resolve_deferred(env, j->deferred, lfs_int(env, j->result));
+  }
   napi_delete_async_work(env, j->work);
   free(j);
 }
 
 static napi_value queue_job(napi_env env, job *j, const char *name) {
   napi_value promise, rname;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { free(j); return NULL; }
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { free(j->prefix); free(j->fds); free(j); return NULL; }
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &rname);
   napi_create_async_work(env, NULL, rname, job_execute, job_complete, j, &j->work);
   napi_queue_async_work(env, j->work);
@@ -230,7 +264,38 @@ FD_ASYNC(js_fsync_async, JOB_FSYNC, "layerfs:fsync")
 FD_ASYNC(js_fdatasync_async, JOB_FDATASYNC, "layerfs:fdatasync")
 FD_ASYNC(js_syncfs_async, JOB_SYNCFS, "layerfs:syncfs")
 
+/* createFilesAsync(dirfd, prefix, count, mode) -> Promise<(fd | -errno)[]> */
+static LFS_FN(js_create_files_async) {
+  LFS_ARGS(4);
+  int32_t dirfd, count, mode;
+  if (lfs_arg_i32(env, argv[0], "dirfd", &dirfd) || lfs_arg_i32(env, argv[2], "count", &count) ||
+      lfs_arg_i32(env, argv[3], "mode", &mode)) return NULL;
+  if (count < 1 || count > 4096) {
+    napi_throw_range_error(env, "EINVAL", "layerfs native: count must be 1..4096");
+    return NULL;
+  }
+  LFS_STR(prefix, 1, "prefix");
+  if (prefix.has_nul || prefix.len == 0) {
+    lfs_str_free(&prefix);
+    napi_throw_type_error(env, "EINVAL", "layerfs native: prefix must be a non-empty name");
+    return NULL;
+  }
+  job *j = new_job(env, JOB_CREATE_FILES);
+  if (!j) { lfs_str_free(&prefix); return NULL; }
+  j->prefix = strdup(prefix.s);
+  j->fds = calloc((size_t)count, sizeof *j->fds);
+  lfs_str_free(&prefix);
+  if (j->prefix == NULL || j->fds == NULL) {
+    free(j->prefix); free(j->fds); free(j);
+    napi_throw_error(env, "ENOMEM", "layerfs native: out of memory");
+    return NULL;
+  }
+  j->fd = dirfd; j->count = count; j->mode = mode;
+  return queue_job(env, j, "layerfs:createFiles");
+}
+
 void lfs_init_data(napi_env env, napi_value exports) {
+  lfs_export_fn(env, exports, "createFilesAsync", js_create_files_async);
   lfs_export_fn(env, exports, "copyFileRange", js_copy_file_range);
   lfs_export_fn(env, exports, "copyFileRangeAsync", js_copy_file_range_async);
   lfs_export_fn(env, exports, "ficlone", js_ficlone);

@@ -115,6 +115,28 @@ test('fsync/fdatasync/syncfs sync and async; errors reject with SysError', () =>
     assert.is(e.errno, 9);
   }));
 
+test('createFilesAsync: empty files, open read-write, mode as asked; stops at the first failure', () =>
+  withTmp(async (dir, dfd) => {
+    fs.writeFileSync(path.join(dir, 'p.2'), 'taken');
+    fs.symlinkSync('/etc/passwd', path.join(dir, 'q.0'));
+    const fds = await sys.createFilesAsync(dfd, 'p.', 5, 0o600);
+    assert.is(fds.length, 5);
+    assert.ok(fds[0] >= 0 && fds[1] >= 0, 'the first two made');
+    assert.equal(fds.slice(2), [-17, -125, -125], 'EEXIST, then ECANCELED for the rest');
+    for (const fd of fds.slice(0, 2)) {
+      const st = sys.fstat(fd);
+      assert.is(st.mode & 0o7777, 0o600);
+      assert.is(st.size, 0);
+      assert.is(sys.pwrite(fd, Buffer.from('ab'), 0, 2, 0), 2);
+      sys.close(fd);
+    }
+    assert.equal(fs.readdirSync(dir).sort(), ['p.0', 'p.1', 'p.2', 'q.0']);
+    assert.is(fs.readFileSync(path.join(dir, 'p.2'), 'utf8'), 'taken');
+    assert.equal(await sys.createFilesAsync(dfd, 'q.', 1, 0o600), [-17], 'a symlink is never followed');
+    assert.is(fs.readFileSync('/etc/passwd', 'utf8').length > 0, true);
+    assert.throws(() => sys.createFilesAsync(dfd, 'p.', 0, 0o600), /count/);
+  }));
+
 test('ficlone: works where reflinks exist, clean SysError where not', () =>
   withTmp(async (dir, dfd) => {
     fs.writeFileSync(path.join(dir, 'src'), Buffer.alloc(K64, 'c'));
