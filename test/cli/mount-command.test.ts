@@ -89,6 +89,38 @@ test('SIGTERM to the foreground server unmounts cleanly', async () => {
   }
 });
 
+test('SIGUSR1: the server logs each mount\'s statistics, time per request included, and goes on serving', async () => {
+  const s = sampleSet();
+  try {
+    // In the foreground the log is stderr (in the background: log=FILE, else syslog).
+    const child = require('node:child_process').spawn(process.execPath, [CLI, '-f', '-o', s.opts, s.mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    for (let i = 0; i < 100 && !mounted(s.mnt); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(mounted(s.mnt));
+    fs.writeFileSync(path.join(s.mnt, 'x'), 'y');
+    fs.readFileSync(path.join(s.mnt, 'etc/base'));
+    child.kill('SIGUSR1');
+    let line: string | undefined;
+    for (let i = 0; i < 100 && line === undefined; i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      line = stderr.split('\n').find((l) => l.startsWith(`layerfs: stats ${s.mnt} `));
+    }
+    assert.ok(line !== undefined, `a stats line on stderr (-f): ${stderr}`);
+    const stats = JSON.parse(line!.slice(`layerfs: stats ${s.mnt} `.length));
+    assert.ok(stats.requests.CREATE >= 1, 'requests by opcode');
+    assert.is(stats.latency.CREATE.count, stats.requests.CREATE);
+    assert.ok(stats.latency.CREATE.p50Us > 0 && stats.latency.CREATE.maxUs >= stats.latency.CREATE.p50Us);
+    assert.ok(stats.latency.LOOKUP.count >= 1);
+    assert.is(fs.readFileSync(path.join(s.mnt, 'x'), 'utf8'), 'y', 'still serving');
+    child.kill('SIGTERM');
+    assert.is(await new Promise((res) => child.once('exit', res)), 0);
+  } finally {
+    await cleanup(s.mnt);
+    s.remove();
+  }
+});
+
 test('mount -t fuse.layerfs through mount.fuse3 (layerfs installed as /usr/local/bin/layerfs)', async () => {
   // mount(8) runs helpers with a fixed PATH; /usr/local/bin is in it, so that is where the docs install us.
   const s = sampleSet();
