@@ -26,6 +26,8 @@ export class FilePool {
   /** our own handle on work/, so a fill that ends after close() can still remove its files */
   private readonly dirFd: number;
   private filling = false;
+  /** set at close: a fill still running stops and removes what it made (native, data.c) */
+  private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
   private closed = false;
   /** files handed out; for stats and tests */
@@ -64,7 +66,7 @@ export class FilePool {
     if (this.filling || this.stopped || this.closed || want <= 0) return Promise.resolve();
     this.filling = true;
     const prefix = this.tempName() + '.';
-    return sys.createFilesAsync(this.dirFd, prefix, want, 0o600).then((fds) => {
+    return sys.createFilesAsync(this.dirFd, prefix, want, 0o600, this.cancel).then((fds) => {
       this.filling = false;
       let made = 0;
       fds.forEach((fd, i) => {
@@ -74,7 +76,7 @@ export class FilePool {
         if (this.closed) this.remove(f);
         else this.files.push(f);
       });
-      if (made === 0) this.stopped = true;
+      if (made === 0 && !this.closed) this.stopped = true;
       if (this.closed) this.closeDir();
       else if (this.files.length <= this.size / 2) void this.fill(); // taken faster than made
     }, () => {
@@ -88,6 +90,9 @@ export class FilePool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // The mount is going away and its owner may remove work/ next (podman does): a fill still
+    // running makes no more files and removes its own before it ends, on its thread.
+    Atomics.store(this.cancel, 0, 1);
     for (const f of this.files.splice(0)) this.remove(f);
     if (!this.filling) this.closeDir();
   }

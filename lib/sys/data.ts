@@ -43,10 +43,12 @@ export async function copyFileRangeAsync(fdIn: number, offIn: number | null, fdO
 /**
  * Creates `count` empty files `${prefix}0` .. in `dirfd` on the thread pool (O_CREAT | O_EXCL |
  * O_NOFOLLOW, open read-write and close-on-exec). Resolves with each one's fd or -errno; it stops at
- * the first failure (the rest say -ECANCELED). The caller owns every fd it gets.
+ * the first failure (the rest say -ECANCELED). The caller owns every fd it gets. Setting
+ * `cancel[0]` (Atomics.store) stops it: it makes no more files and removes the ones it made
+ * (all then say -ECANCELED).
  */
-export function createFilesAsync(dirfd: number, prefix: string, count: number, mode: number): Promise<number[]> {
-  return native.createFilesAsync(dirfd, prefix, count, mode);
+export function createFilesAsync(dirfd: number, prefix: string, count: number, mode: number, cancel?: Int32Array): Promise<number[]> {
+  return native.createFilesAsync(dirfd, prefix, count, mode, cancel);
 }
 
 /** ioctl(FICLONE): share all of srcFd's extents (reflink). EOPNOTSUPP/EXDEV/EINVAL where unsupported. */

@@ -81,7 +81,7 @@ export interface NativeAddon extends NativeConstants {
   fsyncAsync(fd: Fd): Promise<Ret>;
   fdatasyncAsync(fd: Fd): Promise<Ret>;
   syncfsAsync(fd: Fd): Promise<Ret>;
-  createFilesAsync(dirfd: Fd, prefix: string, count: number, mode: number): Promise<Ret[]>;
+  createFilesAsync(dirfd: Fd, prefix: string, count: number, mode: number, cancel?: Int32Array): Promise<Ret[]>;
   ftruncate(fd: Fd, len: number): Ret;
   fstatfs(fd: Fd, out: Float64Array): Ret;
   // dir.c

@@ -147,7 +147,14 @@ typedef struct {
   char *prefix;
   int32_t count;
   int32_t *fds;
+  /* set (non-zero) by JS to stop a fill: the job makes no more files and removes those it made */
+  int32_t *cancel;
+  napi_ref cancel_ref;
 } job;
+
+static int cancelled(const job *j) {
+  return j->cancel != NULL && __atomic_load_n(j->cancel, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* Creates empty files (O_CREAT|O_EXCL, never following a link) and keeps them open read-write.
  * Stops at the first failure; the slots after it say -ECANCELED. */
@@ -156,11 +163,22 @@ static void op_create_files(job *j) {
   char *name = malloc(plen + 16);
   int failed = 0;
   for (int32_t i = 0; i < j->count; i++) {
-    if (failed || name == NULL) { j->fds[i] = name == NULL ? -ENOMEM : -ECANCELED; continue; }
+    if (failed || name == NULL || cancelled(j)) { j->fds[i] = name == NULL ? -ENOMEM : -ECANCELED; continue; }
     snprintf(name, plen + 16, "%s%d", j->prefix, i);
     int fd = openat(j->fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, (mode_t)j->mode);
     j->fds[i] = fd < 0 ? -errno : fd;
     if (fd < 0) failed = 1;
+  }
+  /* Stopped meanwhile (the mount went away): leave nothing behind in a directory that its owner
+   * may be removing right now. */
+  if (name != NULL && cancelled(j)) {
+    for (int32_t i = 0; i < j->count; i++) {
+      if (j->fds[i] < 0) continue;
+      snprintf(name, plen + 16, "%s%d", j->prefix, i);
+      unlinkat(j->fd, name, 0);
+      close(j->fds[i]);
+      j->fds[i] = -ECANCELED;
+    }
   }
   free(name);
 }
@@ -194,6 +212,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
       napi_set_element(env, arr, (uint32_t)i, lfs_int(env, status == napi_cancelled ? -ECANCELED : j->fds[i]));
     }
     napi_resolve_deferred(env, j->deferred, arr);
+    if (j->cancel_ref != NULL) napi_delete_reference(env, j->cancel_ref);
     free(j->prefix);
     free(j->fds);
   } else {
@@ -264,9 +283,9 @@ FD_ASYNC(js_fsync_async, JOB_FSYNC, "layerfs:fsync")
 FD_ASYNC(js_fdatasync_async, JOB_FDATASYNC, "layerfs:fdatasync")
 FD_ASYNC(js_syncfs_async, JOB_SYNCFS, "layerfs:syncfs")
 
-/* createFilesAsync(dirfd, prefix, count, mode) -> Promise<(fd | -errno)[]> */
+/* createFilesAsync(dirfd, prefix, count, mode[, cancel: Int32Array]) -> Promise<(fd | -errno)[]> */
 static LFS_FN(js_create_files_async) {
-  LFS_ARGS(4);
+  LFS_ARGS(5);
   int32_t dirfd, count, mode;
   if (lfs_arg_i32(env, argv[0], "dirfd", &dirfd) || lfs_arg_i32(env, argv[2], "count", &count) ||
       lfs_arg_i32(env, argv[3], "mode", &mode)) return NULL;
@@ -291,6 +310,27 @@ static LFS_FN(js_create_files_async) {
     return NULL;
   }
   j->fd = dirfd; j->count = count; j->mode = mode;
+  napi_valuetype t;
+  napi_typeof(env, argv[4], &t);
+  if (t != napi_undefined) {
+    void *data; size_t len;
+    napi_typedarray_type tt = napi_int8_array;
+    napi_value ab; size_t off;
+    int ok = 0;
+    bool is_ta = false;
+    napi_is_typedarray(env, argv[4], &is_ta);
+    if (is_ta) {
+      napi_get_typedarray_info(env, argv[4], &tt, &len, &data, &ab, &off);
+      ok = tt == napi_int32_array && len >= 1;
+    }
+    if (!ok) {
+      free(j->prefix); free(j->fds); free(j);
+      napi_throw_type_error(env, "EINVAL", "layerfs native: cancel must be an Int32Array");
+      return NULL;
+    }
+    j->cancel = (int32_t *)data;
+    napi_create_reference(env, argv[4], 1, &j->cancel_ref); /* keeps its memory alive for the thread */
+  }
   return queue_job(env, j, "layerfs:createFiles");
 }
 

@@ -135,6 +135,15 @@ test('createFilesAsync: empty files, open read-write, mode as asked; stops at th
     assert.equal(await sys.createFilesAsync(dfd, 'q.', 1, 0o600), [-17], 'a symlink is never followed');
     assert.is(fs.readFileSync('/etc/passwd', 'utf8').length > 0, true);
     assert.throws(() => sys.createFilesAsync(dfd, 'p.', 0, 0o600), /count/);
+    assert.throws(() => sys.createFilesAsync(dfd, 'p.', 1, 0o600, new Uint8Array(4) as unknown as Int32Array), /Int32Array/);
+    // Cancelled while running: it stops, and removes what it made before it resolves.
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const running = sys.createFilesAsync(dfd, 'c.', 4000, 0o600, cancel);
+    await new Promise((res) => setTimeout(res, 5));
+    Atomics.store(cancel, 0, 1);
+    const got = await running;
+    assert.ok(got.every((r) => r === -125), 'every slot says ECANCELED');
+    assert.equal(fs.readdirSync(dir).filter((n) => n.startsWith('c.')), [], 'nothing left');
   }));
 
 test('ficlone: works where reflinks exist, clean SysError where not', () =>
