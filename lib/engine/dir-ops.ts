@@ -60,12 +60,7 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
       const ownedAsCreated = uid === EUID && (sgidDir || gid === EGID);
       const createMode = ownedAsCreated && (mode & ~0o777) === 0 ? mode : 0o600;
       const fd = sys.openat(dirFd, name, O.CREAT | O.EXCL | O.NOFOLLOW | O.RDWR | (obj.flags & O.APPEND), createMode);
-      const st = sys.fstat(fd);
-      const chown = st.uid !== uid || st.gid !== gid;
-      if (chown) sys.fchown(fd, uid, gid);
-      const chmod = chown || (st.mode & 0o7777) !== mode;
-      if (chmod) sys.fchmod(fd, mode);
-      return { fd, stat: chmod ? null : st };
+      return { fd, stat: ownAndMode(fd, uid, gid, mode) };
     }
     case 'dir':
       sys.mkdirat(dirFd, name, 0o700);
@@ -86,6 +81,19 @@ function makeObject(dirFd: number, name: string, obj: NewObject, uid: number, gi
 }
 
 /**
+ * Gives the new file open as `fd` its owner, then its mode (chown clears set-ID bits), each only
+ * if it lacks it. Returns its stat when that is still current (nothing was changed), else null.
+ */
+function ownAndMode(fd: number, uid: number, gid: number, mode: number): sys.Stat | null {
+  const st = sys.fstat(fd);
+  const chown = st.uid !== uid || st.gid !== gid;
+  if (chown) sys.fchown(fd, uid, gid);
+  const chmod = chown || (st.mode & 0o7777) !== mode;
+  if (chmod) sys.fchmod(fd, mode);
+  return chmod ? null : st;
+}
+
+/**
  * Puts the pooled file `f` (lib/engine/file-pool.ts: empty, 0600, ours, made a while ago in work/)
  * in place as the new file `name` of `dirFd`, then gives it what makeObject's create would have:
  * the current times (the rename already set its ctime), its owner, its mode. Null when it cannot
@@ -103,12 +111,7 @@ function placePooledFile(work: WorkDir, f: PooledFile, dirFd: number, name: stri
   const fd = f.fd;
   try {
     sys.utimensat(fd, '', 0, UTIME.NOW, 0, UTIME.NOW, AT.EMPTY_PATH);
-    const st = sys.fstat(fd);
-    const chown = st.uid !== uid || st.gid !== gid;
-    if (chown) sys.fchown(fd, uid, gid);
-    const chmod = chown || (st.mode & 0o7777) !== mode;
-    if (chmod) sys.fchmod(fd, mode);
-    return { fd, stat: chmod ? null : st };
+    return { fd, stat: ownAndMode(fd, uid, gid, mode) };
   } catch (err) {
     // Not the file its creator asked for: remove it (as a failed create leaves nothing).
     sys.close(fd);
