@@ -30,8 +30,6 @@ export class FilePool {
   private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
   private closed = false;
-  /** files handed out; for stats and tests */
-  taken = 0;
 
   /**
    * @param workFd work/ (any fd on it; the pool opens its own)
@@ -50,7 +48,6 @@ export class FilePool {
   take(): PooledFile | null {
     if (this.size === 0) return null;
     const f = this.files.pop() ?? null;
-    if (f !== null) this.taken++;
     if (this.files.length <= this.size / 2) this.fill();
     return f;
   }
