@@ -206,9 +206,12 @@ export async function createObject(
     }
   } else {
     // A file from the pool when there is one (O_APPEND opens are left to makeObject: the fd is theirs).
-    const pooled = obj.kind === 'file' && (obj.flags & O.APPEND) === 0 ? work.pool.take() : null;
-    const placed = pooled === null || obj.kind !== 'file' ? null : placePooledFile(work, pooled, dirFd, name, obj.mode & 0o7777, uid, gid);
-    if (placed !== null) ctx.stats.pooledCreates++;
+    let placed: { fd: number; stat: sys.Stat | null } | null = null;
+    if (obj.kind === 'file' && (obj.flags & O.APPEND) === 0) {
+      const pooled = work.pool.take();
+      if (pooled !== null) placed = placePooledFile(work, pooled, dirFd, name, obj.mode & 0o7777, uid, gid);
+      if (placed !== null) ctx.stats.pooledCreates++;
+    }
     ({ fd, stat } = placed ?? makeObject(dirFd, name, obj, uid, gid, inheritSgid));
     if (acl !== null && writeAcl(dirFd, name, fd, acl)) stat = null;
   }
