@@ -224,7 +224,11 @@ static void job_complete(napi_env env, napi_status status, void *data) {
 
 static napi_value queue_job(napi_env env, job *j, const char *name) {
   napi_value promise, rname;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { free(j->prefix); free(j->fds); free(j); return NULL; }
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
+    if (j->cancel_ref != NULL) napi_delete_reference(env, j->cancel_ref);
+    free(j->prefix); free(j->fds); free(j);
+    return NULL;
+  }
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &rname);
   napi_create_async_work(env, NULL, rname, job_execute, job_complete, j, &j->work);
   napi_queue_async_work(env, j->work);
