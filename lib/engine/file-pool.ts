@@ -25,7 +25,8 @@ export class FilePool {
   private readonly files: PooledFile[] = [];
   /** our own handle on work/, so a fill that ends after close() can still remove its files */
   private readonly dirFd: number;
-  private filling = false;
+  /** the fill running on the thread pool: its names are `${prefix}0` .. `${prefix}${count - 1}` */
+  private filling: { prefix: string; count: number } | null = null;
   /** set at close: a fill still running stops and removes what it made (native, data.c) */
   private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
@@ -60,11 +61,11 @@ export class FilePool {
   /** Fills the pool up on the thread pool; resolves when that fill ended (at once if none started). */
   fill(): Promise<void> {
     const want = this.size - this.files.length;
-    if (this.filling || this.stopped || this.closed || want <= 0) return Promise.resolve();
-    this.filling = true;
+    if (this.filling !== null || this.stopped || this.closed || want <= 0) return Promise.resolve();
     const prefix = this.tempName() + '.';
+    this.filling = { prefix, count: want };
     return sys.createFilesAsync(this.dirFd, prefix, want, 0o600, this.cancel).then((fds) => {
-      this.filling = false;
+      this.filling = null;
       let made = 0;
       fds.forEach((fd, i) => {
         if (fd < 0) return;
@@ -77,29 +78,39 @@ export class FilePool {
       if (this.closed) this.closeDir();
       else if (this.files.length <= this.size / 2) void this.fill(); // taken faster than made
     }, () => {
-      this.filling = false;
+      this.filling = null;
       this.stopped = true;
       if (this.closed) this.closeDir();
     });
   }
 
-  /** Removes every pooled file. A fill still running removes its own files when it ends. */
+  /**
+   * Removes every pooled file before it returns, but for one a running fill may be creating right
+   * now, which that fill removes itself.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     // The mount is going away and its owner may remove work/ next (podman does): a fill still
-    // running makes no more files and removes its own before it ends, on its thread.
+    // running makes no more files and removes its own before it ends, on its thread. One that
+    // already made them all and waits for its completion (which may never run: the process may
+    // exit first) has its files removed here by name; the completion then only closes their fds.
     Atomics.store(this.cancel, 0, 1);
     for (const f of this.files.splice(0)) this.remove(f);
-    if (!this.filling) this.closeDir();
+    if (this.filling === null) this.closeDir();
+    else for (let i = 0; i < this.filling.count; i++) this.unlink(this.filling.prefix + i);
   }
 
   private remove(f: PooledFile): void {
     sys.close(f.fd);
+    this.unlink(f.name);
+  }
+
+  private unlink(name: string): void {
     try {
-      sys.unlinkat(this.dirFd, f.name);
+      sys.unlinkat(this.dirFd, name);
     } catch {
-      /* gone already; else removed with work/'s leftovers at the next open */
+      /* gone already (or never made); else removed with work/'s leftovers at the next open */
     }
   }
 

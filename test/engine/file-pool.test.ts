@@ -95,6 +95,20 @@ test('FilePool: a fill that makes nothing stops the pool; a fill that ends after
     pool.close();
     await filling;
     assert.equal(fs.readdirSync(path.join(base, 'w')), [], 'nothing left by a fill that ended after close');
+
+    // A fill that made all its files, its completion not run yet (the event loop is held here):
+    // close removes them before it returns (a process exiting next would never run the completion).
+    const fd2 = sys.openat(sys.AT.FDCWD, path.join(base, 'w'), sys.O.PATH | sys.O.DIRECTORY);
+    const pool2 = new FilePool(fd2, () => `#q${names++}`, 8);
+    sys.close(fd2);
+    const filling2 = pool2.fill();
+    const hold = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 2000 && fs.readdirSync(path.join(base, 'w')).length < 8; i++) Atomics.wait(hold, 0, 0, 1);
+    assert.is(fs.readdirSync(path.join(base, 'w')).length, 8, 'the fill made its files');
+    pool2.close();
+    assert.equal(fs.readdirSync(path.join(base, 'w')), [], 'close removed them');
+    await filling2;
+    assert.equal(fs.readdirSync(path.join(base, 'w')), []);
   } finally {
     removeTree(base);
   }
