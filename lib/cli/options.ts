@@ -30,6 +30,10 @@ export interface CliMount {
   metacopy?: boolean;
   allowOther?: boolean;
   passthrough: boolean | 'auto';
+  /** opens=kernel|server (MountOptions.opens); undefined: not given */
+  opens?: 'kernel' | 'server';
+  /** writeback=0|1: the kernel's writeback cache for served files; undefined: the server's default */
+  writeback?: boolean;
   /** POSIX ACLs enforced by the kernel (`acl`, `noacl`); 'auto': when the upper layer has them. */
   acl: boolean | 'auto';
   uidmap: IdRange[];
@@ -211,7 +215,13 @@ export function parseMountArgs(argv: string[]): CliMount {
         else m.ignored.push(raw);
         break;
       }
-      case 'writeback': parseBool(key, need(), ['1'], ['0']); m.ignored.push(raw); break;
+      case 'writeback': m.writeback = parseBool(key, need(), ['1'], ['0']); break;
+      case 'opens': {
+        const v = need();
+        if (v !== 'kernel' && v !== 'server') throw new UsageError(`opens=${v}: expected kernel or server`);
+        m.opens = v;
+        break;
+      }
       case 'noacl': m.acl = false; break;
       case 'acl': m.acl = true; break;
       case 'log': m.logFile = need(); break;

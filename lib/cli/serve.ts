@@ -29,6 +29,8 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
     redirectFollow: m.redirectFollow,
     metacopy: m.metacopy,
     passthrough: m.passthrough,
+    opens: m.opens,
+    writeback: m.writeback,
     posixAcl: m.acl,
     allowOther: m.allowOther,
     fsname: m.source ?? 'layerfs',
@@ -60,7 +62,7 @@ function reportStatsOnSignal(): void {
 export async function startMount(m: CliMount, foreground: boolean): Promise<Server> {
   const log = makeLogger(m, foreground);
   const server = await startServer(mountOptionsOf(m, log));
-  if (m.debug) log(`mounted ${m.mountpoint}: passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`);
+  if (m.debug) log(`mounted ${m.mountpoint}: ${server.stats().opens === 'kernel' ? 'opens by the kernel (no OPEN requests), served reads and writes' : `passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`}`);
   liveMounts.set(server, log);
   void server.ended.then(() => liveMounts.delete(server));
   reportStatsOnSignal();
@@ -95,7 +97,7 @@ export async function serve(
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
   if (warm !== '0') {
-    void warmUp({ lower: m.lower, requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined, activity: () => server.requestsReceived() });
+    void warmUp({ lower: m.lower, kernelOpens: server.stats().opens === 'kernel', requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined, activity: () => server.requestsReceived() });
   }
   if (service !== undefined) {
     service.adopt(server, m);

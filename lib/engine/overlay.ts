@@ -6,6 +6,7 @@ import { EngineStats, OverlayContext } from './context';
 import { OverlayError, hasCode } from './errors';
 import { FileHandle, openForRead, openUpper, wantsWrite } from './file';
 import { copyUp } from './copy-up';
+import { copyData } from './copy-data';
 import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
@@ -186,6 +187,42 @@ export class Overlay {
     if (node.type !== sys.S.IFREG) return openForRead(this.ctx, node, flags); // devices, fifos: ENXIO there
     const up = (flags & sys.O.TRUNC) !== 0 ? await copyUpForTruncate(this.ctx, node.path, 0) : await copyUp(this.ctx, node.path, true);
     return openUpper(this.ctx, up, flags);
+  }
+
+  /**
+   * Opens the regular file at `target` where its data lies, without a copy-up: read-write when
+   * that is the upper layer, read-only in a lower one.
+   */
+  openInPlace(target: string): FileHandle {
+    const node = this.resolve(target);
+    if (node.type === sys.S.IFREG && node.top.layer.isUpper && node.dataEntry.layer.isUpper) return openUpper(this.ctx, node, sys.O.RDWR);
+    return openForRead(this.ctx, node, sys.O.RDONLY);
+  }
+
+  /**
+   * A nameless read-write copy of `handle`'s file in the work directory: for a file that lost its
+   * last name while open only to the kernel (no copy-up at that open), written to afterwards. The
+   * kernel overlay would have copied it up at the open and the unlink removed the name; either way
+   * the writes reach no name and go with the last descriptor.
+   */
+  async namelessCopy(handle: FileHandle): Promise<FileHandle> {
+    const work = this.ctx.work;
+    if (work === null) throw new OverlayError('EROFS', 'write', '/' + handle.node.path);
+    let fd: number;
+    if (work.tmpfile) fd = sys.openat(work.fd, '.', sys.O.TMPFILE | sys.O.RDWR | sys.O.CLOEXEC, 0o600);
+    else {
+      const name = work.tempName();
+      fd = sys.openat(work.fd, name, sys.O.CREAT | sys.O.EXCL | sys.O.RDWR | sys.O.CLOEXEC | sys.O.NOFOLLOW, 0o600);
+      sys.unlinkat(work.fd, name);
+    }
+    try {
+      const src = handle.stat();
+      await copyData(handle.fd, fd, src.size, src.dev, sys.fstat(fd).dev);
+    } catch (err) {
+      sys.close(fd);
+      throw err;
+    }
+    return new FileHandle(handle.node, fd, sys.O.RDWR, true);
   }
 
   /** Whether `handle`'s file still holds the data of the merged file at `target` (no copy-up or replacement since it was opened). */

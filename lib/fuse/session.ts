@@ -29,6 +29,12 @@ export interface FuseSessionOptions {
    * system.posix_acl_* once per inode) and sends create modes unmasked, with the umask beside them.
    */
   posixAcl?: boolean;
+  /**
+   * The filesystem answers OPEN with ENOSYS (FUSE's no_open: the kernel then opens files itself).
+   * ATOMIC_O_TRUNC is then not negotiated: with it the kernel leaves the truncation of an O_TRUNC
+   * open to the OPEN it no longer sends, and the file would keep its data.
+   */
+  noOpen?: boolean;
   /** default entry/attr cache timeouts in seconds (default 1) */
   entryTimeout?: number;
   attrTimeout?: number;
@@ -399,6 +405,7 @@ export class FuseSession {
     let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
+    if (this.opts.noOpen) want &= ~INIT.ATOMIC_O_TRUNC;
     if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
     const passthroughOffered = (want & k.flags & INIT.PASSTHROUGH) !== 0n;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, resolveConfig } from '../engine';
 import * as sys from '../sys';
-import { checkMountpoint, MountOptions, overlayOptionsOf, ServerStats } from './server';
+import { checkMountpoint, MountOptions, opensByKernel, overlayOptionsOf, ServerStats } from './server';
 import type { FromWorker, ToWorker } from './worker';
 
 /** A live mount made by `mount()`. */
@@ -24,7 +24,7 @@ const live = new Set<string>();
 const MOUNT_KEYS = new Set<string>([
   'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
   'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
-  'posixAcl', 'writeback', 'warmUp',
+  'posixAcl', 'writeback', 'warmUp', 'opens',
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 
@@ -67,6 +67,10 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   if (options.passthrough !== undefined && typeof options.passthrough !== 'boolean' && options.passthrough !== 'auto') {
     throw new ConfigError('EINVAL', 'passthrough', `passthrough must be true, false or 'auto', got ${JSON.stringify(options.passthrough)}`);
   }
+  if (options.opens !== undefined && !['kernel', 'server', 'auto'].includes(options.opens)) {
+    throw new ConfigError('EINVAL', 'opens', `opens must be 'kernel', 'server' or 'auto', got ${JSON.stringify(options.opens)}`);
+  }
+  opensByKernel(options); // passthrough with kernel opens: refused here, before any thread starts
   if (options.warmUp !== undefined && typeof options.warmUp !== 'boolean') {
     throw new ConfigError('EINVAL', 'warmUp', `warmUp must be true or false, got ${JSON.stringify(options.warmUp)}`);
   }

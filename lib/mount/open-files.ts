@@ -27,6 +27,8 @@ export interface Passthrough {
 
 export interface OpenFile {
   handle: FileHandle;
+  /** Requests using it on the thread pool (a node file is not closed under them). */
+  busy?: number;
   /** > 0: the kernel does this file's I/O on that backing file */
   backingId: number;
   nodeid: number;
@@ -52,6 +54,8 @@ interface NodeOpens {
  */
 const PARKED_LOWER_MAX = Math.max(8, Math.min(512, Math.floor(descriptorLimit() / 8) - 64));
 const PARKED_UPPER_MAX = 64;
+/** Node files (kernel opens) kept open per mount, as many as parked lower handles. */
+const NODE_FILES_MAX = PARKED_LOWER_MAX;
 
 /** The soft RLIMIT_NOFILE of this process (Node has no getrlimit): 1024 when it cannot be read. */
 function descriptorLimit(): number {
@@ -98,6 +102,16 @@ export class OpenFiles {
    */
   private readonly parkedLower = new LRUCache<number, FileHandle>({ max: PARKED_LOWER_MAX, dispose: closeUnlessTaken });
   private readonly parkedUpper = new LRUCache<number, FileHandle>({ max: PARKED_UPPER_MAX, dispose: closeUnlessTaken });
+  /**
+   * Kernel opens (no OPEN round trips): each node's own open files, by node id, the least recently
+   * used node first; per node newest first. The newest serves the node's READs and WRITEs; older
+   * ones (a lower file's, before a copy-up) may still be in use on the thread pool, so they are
+   * closed with the node's. Bounded (NODE_FILES_MAX): the kernel keeps inodes for as long as it
+   * likes, and a node whose file was closed opens it again at its next read. Nodes that lost their
+   * name are `pinned`: their file is the only way left to their data.
+   */
+  private readonly nodeFiles = new Map<number, number[]>();
+  private readonly pinned = new Set<number>();
   private nextFh = 1;
   passthrough: Passthrough | null = null;
 
@@ -208,8 +222,8 @@ export class OpenFiles {
     opens.retired.push(handle); // belongs to no open file: closed with the node's last one
   }
 
-  /** Forgets and closes an open file (RELEASE); unknown handles are ignored. */
-  release(fh: number): void {
+  /** Forgets and closes an open file (RELEASE); unknown handles are ignored. `park`: a read-only handle may be kept for the next open. */
+  release(fh: number, park = true): void {
     const f = this.files.get(fh);
     if (f === undefined) return;
     this.files.delete(fh);
@@ -230,7 +244,7 @@ export class OpenFiles {
     if (opens.files.size === 0) {
       this.byNode.delete(f.nodeid);
       for (const h of opens.retired) h.close();
-      if (!wantsWrite(f.handle.flags)) this.park(f.nodeid, f.handle);
+      if (park && !wantsWrite(f.handle.flags)) this.park(f.nodeid, f.handle);
       else f.handle.close();
     } else if (f.handle === opens.upper) {
       opens.retired.push(f.handle); // other opens of the node still read through it
@@ -278,8 +292,64 @@ export class OpenFiles {
     }
   }
 
+  /** The open file that serves `nodeid`'s requests without a file handle (kernel opens), if any. */
+  nodeFileOf(nodeid: number): OpenFile | undefined {
+    const fhs = this.nodeFiles.get(nodeid);
+    if (fhs === undefined) return undefined;
+    this.nodeFiles.delete(nodeid); // now the most recently used
+    this.nodeFiles.set(nodeid, fhs);
+    return this.files.get(fhs[0]);
+  }
+
+  /**
+   * Makes `handle` the open file of `nodeid`'s requests without a file handle (kernel opens);
+   * `pin`: the node has no name any more, its file is never closed before the node is forgotten.
+   */
+  setNodeFile(nodeid: number, handle: FileHandle, pin = false): OpenFile {
+    const { fh } = this.register(handle, nodeid);
+    const fhs = this.nodeFiles.get(nodeid) ?? [];
+    fhs.unshift(fh);
+    this.nodeFiles.delete(nodeid);
+    this.nodeFiles.set(nodeid, fhs);
+    if (pin) this.pinned.add(nodeid);
+    this.trimNodeFiles(nodeid);
+    return this.files.get(fh)!;
+  }
+
+  /** Runs `work` on `f` (on the thread pool) with `f` kept open meanwhile. */
+  async using<T>(f: OpenFile, work: () => Promise<T>): Promise<T> {
+    f.busy = (f.busy ?? 0) + 1;
+    try {
+      return await work();
+    } finally {
+      f.busy--;
+    }
+  }
+
+  /** Closes the files of the least recently used nodes beyond NODE_FILES_MAX (not `keep`'s, pinned or busy ones). */
+  private trimNodeFiles(keep: number): void {
+    let excess = this.nodeFiles.size - this.pinned.size - NODE_FILES_MAX;
+    if (excess <= 0) return;
+    for (const [nodeid, fhs] of this.nodeFiles) {
+      if (excess <= 0) break;
+      if (nodeid === keep || this.pinned.has(nodeid) || fhs.some((fh) => (this.files.get(fh)?.busy ?? 0) > 0)) continue;
+      this.dropNodeFiles(nodeid);
+      excess--;
+    }
+  }
+
+  /** Releases the node files of `nodeid`; closed, not parked (the bound holds). */
+  private dropNodeFiles(nodeid: number): void {
+    const fhs = this.nodeFiles.get(nodeid);
+    if (fhs === undefined) return;
+    this.nodeFiles.delete(nodeid);
+    for (const fh of fhs) this.release(fh, false);
+  }
+
   /** The kernel forgot the node: its page cache went with its inode. */
   forgotten(nodeid: number): void {
+    this.dropNodeFiles(nodeid);
+    this.pinned.delete(nodeid);
     this.takeParked(nodeid)?.close();
     this.stalePages.delete(nodeid);
     this.openedBefore.delete(nodeid);
@@ -287,6 +357,8 @@ export class OpenFiles {
 
   /** Closes every open file (at unmount). */
   closeAll(): void {
+    this.nodeFiles.clear();
+    this.pinned.clear();
     for (const fh of [...this.files.keys()]) this.release(fh);
     this.closeParked();
   }

@@ -31,6 +31,8 @@ export interface WarmUpOptions {
   activity?: () => number;
   /** Default 10. */
   quietMs?: number;
+  /** The mount's kernel opens (MountOptions.opens): READ and WRITE by node, no OPEN. */
+  kernelOpens?: boolean;
   /** Stops the warm-up where it is (its scratch removed), e.g. when its mount is unmounted. */
   signal?: AbortSignal;
 }
@@ -163,7 +165,9 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
     ov = Overlay.open({ lower: options.lower, upper: path.join(scratch, 'upper'), work: path.join(scratch, 'work'), volatile: true, userxattr, metacopy: userxattr ? false : undefined,
       // small caches: it shares the process (and its descriptor limit) with the real mount
       cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
-    feeder = new Feeder(new OverlayFuseOps(ov), options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal);
+    const ops = new OverlayFuseOps(ov);
+    ops.kernelOpens = options.kernelOpens === true;
+    feeder = new Feeder(ops, options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal);
     await feeder.quiet(); // the first workload often starts right after the mount
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);
@@ -202,10 +206,10 @@ async function readSide(f: Feeder, budget: number): Promise<Entry[]> {
         opened++;
         for (let i = 0; i < 3; i++) {
           const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.RDONLY));
-          if (failed(open)) break;
-          const fh = fhOf(open);
+          // ENOSYS: kernel opens, reads name the node (file handle 0)
+          const fh = failed(open) ? 0 : fhOf(open);
           await f.call(Op.READ, e.nodeid, body.read(fh, 0, 4096));
-          await f.call(Op.RELEASE, e.nodeid, body.release(fh));
+          if (fh !== 0) await f.call(Op.RELEASE, e.nodeid, body.release(fh));
         }
         if (small.length < 8) {
           small.push(e); // its references are kept: the write side copies it up
@@ -248,6 +252,7 @@ async function writeSide(f: Feeder, lowerFiles: Entry[]): Promise<void> {
     if (i % 2 === 0) {
       const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.WRONLY));
       if (!failed(open)) await f.call(Op.RELEASE, e.nodeid, body.release(fhOf(open), sys.O.WRONLY));
+      else await f.call(Op.WRITE, e.nodeid, body.write(0, 0, Buffer.alloc(1, 0x61))); // kernel opens: copied up at the first write
     } else {
       await f.call(Op.SETATTR, e.nodeid, body.setattr({ mode: 0o100600 }));
     }

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { MountHandle } from '../../lib/mount';
+import type { MountHandle, MountOptions } from '../../lib/mount';
 import { compareRuns, engineOverUpper, LooseMtimes, MOUNT_OPTS, normalize, registerFuzz, RunResult, specsFor } from '../helpers/fuzz';
 import { KernelMount, mountKernelOverlay } from '../helpers/kernel-overlay';
 import { assertNoMountsUnder, withLayerfs } from '../helpers/layerfs-mount';
@@ -59,10 +59,10 @@ async function runSequence(seed: number, source: number | Op[]): Promise<RunResu
     const root = kmount.mountpoint;
     let kernelView: TreeSnapshot | null = null;
     let layerfsView: TreeSnapshot | null = null;
-    // Odd seeds run without passthrough: reads and writes served by us through the kernel's
-    // writeback cache (as an unprivileged mount does); even seeds with kernel passthrough.
-    const passthrough = seed % 2 === 0 ? 'auto' : false;
-    const r = await withLayerfs({ lower: ls.lower, upper: ls.upper, work: ls.work, metacopy: true, mountpoint: path.join(ls.base, 'lmnt'), passthrough }, async (m: MountHandle) => {
+    // Each I/O mode in turn: kernel opens (the default), server opens with kernel passthrough, server
+    // opens served by us through the kernel's writeback cache (as an unprivileged mount does).
+    const io = [{}, { opens: 'server', passthrough: true }, { opens: 'server', passthrough: false }][seed % 3] as Partial<MountOptions>;
+    const r = await withLayerfs({ lower: ls.lower, upper: ls.upper, work: ls.work, metacopy: true, mountpoint: path.join(ls.base, 'lmnt'), ...io }, async (m: MountHandle) => {
       const lroot = m.mountpoint;
       const run = await compareRuns(seed, source, root, { apply: async (op, skip) => (skip !== null ? { skip } : applyKernel(lroot, op)), state: (p) => kernelState(lroot, p) }, loose);
       if (run.failure !== null) return run;

@@ -49,27 +49,29 @@ def rdcold(p):
     s = os.pread(fd, 1 << 16, 0).decode(); os.close(fd); return s
 `;
 
-/** Runs the scenario on both mounts (fresh layers each) and returns [kernel, layerfs] outputs. */
-async function both(body: string, options: Partial<MountOptions> = {}): Promise<[unknown, unknown]> {
-  const program = PRELUDE + body + '\nprint(json.dumps(out))\n';
-  const kset = makeLayerSet(STACK, undefined, tempDir(LABEL));
-  const lset = makeLayerSet(STACK, undefined, tempDir(LABEL));
+/** The I/O modes a scenario runs in on layerfs: kernel opens (the default), passthrough, served server opens. */
+const IO_MODES: Partial<MountOptions>[] = [{}, { opens: 'server', passthrough: true }, { opens: 'server', passthrough: false }];
+
+/** Runs `program` on a mount of fresh layers (kernel overlayfs when `options` is null) and returns its output. */
+async function runOn(program: string, options: Partial<MountOptions> | null): Promise<unknown> {
+  const set = makeLayerSet(STACK, undefined, tempDir(LABEL));
   try {
-    const kernel = await withKernelOverlay({ lower: kset.lower, upper: kset.upper, work: kset.work, mountpoint: path.join(kset.base, 'mnt') },
-      async (m) => JSON.parse(await py(program, [m.mountpoint])));
-    const layerfs = await withLayerfs({ lower: lset.lower, upper: lset.upper, work: lset.work, mountpoint: path.join(lset.base, 'mnt'), ...options },
-      async (m) => JSON.parse(await py(program, [m.mountpoint])));
-    return [kernel, layerfs];
+    const where = { lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') };
+    const run = async (m: { mountpoint: string }) => JSON.parse(await py(program, [m.mountpoint]));
+    return options === null ? await withKernelOverlay(where, run) : await withLayerfs({ ...where, ...options }, run);
   } finally {
-    kset.remove();
-    lset.remove();
+    set.remove();
   }
 }
 
-async function sameAsKernel(body: string, expected: unknown[], options: Partial<MountOptions> = {}): Promise<void> {
-  const [kernel, layerfs] = await both(body, options);
+/** The scenario reads the same on kernel overlayfs and on layerfs in each I/O mode (or in `only` that one). */
+async function sameAsKernel(body: string, expected: unknown[], only?: Partial<MountOptions>): Promise<void> {
+  const program = PRELUDE + body + '\nprint(json.dumps(out))\n';
+  const kernel = await runOn(program, null);
   assert.equal(kernel, expected, 'kernel overlayfs reads (the scenario itself is wrong)');
-  assert.equal(layerfs, kernel, 'layerfs reads differ from kernel overlayfs');
+  for (const options of only === undefined ? IO_MODES : [only]) {
+    assert.equal(await runOn(program, options), kernel, `layerfs reads differ from kernel overlayfs (${JSON.stringify(options)})`);
+  }
 }
 
 test('a reader opened before a copy-up reads what the writer wrote, as on overlayfs', async () => {
@@ -162,7 +164,7 @@ os.close(r)
 with open(P('etc/passwd.new'), 'wb') as w: w.write(b'new\\n')
 os.rename(P('etc/passwd.new'), P('etc/passwd'))
 out.append(rd('etc/passwd'))
-`, ['root:x:0:0\nmore\n', 'root', 'new\n'], { passthrough: false });
+`, ['root:x:0:0\nmore\n', 'root', 'new\n'], { opens: 'server', passthrough: false });
 });
 
 const O_DIRECT_SCENARIO = `
@@ -179,14 +181,13 @@ out.append(dread('etc/group')[:3])
 
 test('O_DIRECT opens read and write, also once a file is served from the page cache', async () => {
   await sameAsKernel(O_DIRECT_SCENARIO, ['root:x:0:0\n', 'root:x:0:0\n', 'root:x:0:0\n', 4096, 'GGG']);
-  await sameAsKernel(O_DIRECT_SCENARIO, ['root:x:0:0\n', 'root:x:0:0\n', 'root:x:0:0\n', 4096, 'GGG'], { passthrough: false });
 });
 
 test('a small file opened again is read once through READ, then from the page cache; a large one never', async () => {
   const set = makeLayerSet(STACK, undefined, tempDir(LABEL));
   try {
-    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
-      if (!(await m.stats()).passthrough) return; // the policy is passthrough's
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), passthrough: true }, async (m) => {
+      assert.ok((await m.stats()).passthrough, 'the policy is passthrough\'s');
       const reads = async () => (await m.stats()).requests.READ ?? 0;
       const mp = m.mountpoint;
       // The first open goes through passthrough (a file read once is read fastest there).
@@ -200,6 +201,40 @@ test('a small file opened again is read once through READ, then from the page ca
       await py(`import sys\nfor _ in range(3): open(sys.argv[1], 'rb').read()`, [path.join(mp, 'data/big')]);
       assert.is(await reads(), served, 'a file over 1 MiB always goes through passthrough');
       assert.is(fs.readFileSync(path.join(mp, 'lib/libc.so'), 'utf8'), 'E'.repeat(20_000));
+    });
+  } finally {
+    set.remove();
+  }
+});
+
+test('kernel opens: open and close send nothing; a file is read once, then from the page cache; node files stay few', async () => {
+  const spec: LayerSpec = { ...STACK[0] };
+  for (let i = 0; i < 700; i++) spec[`many/f${i}`] = { type: 'file', content: `file ${i}\n` };
+  const set = makeLayerSet([spec], undefined, tempDir(LABEL));
+  try {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
+      assert.is((await m.stats()).opens, 'kernel');
+      const count = async (op: string) => (await m.stats()).requests[op] ?? 0;
+      const mp = m.mountpoint;
+      await py(`import sys\nfor _ in range(20): open(sys.argv[1], 'rb').read()`, [path.join(mp, 'lib/libc.so')]);
+      assert.ok((await count('OPEN')) <= 1, 'one OPEN, answered ENOSYS, then none');
+      assert.is(await count('RELEASE'), 0);
+      const reads = await count('READ');
+      assert.ok(reads >= 1 && reads <= 2, `read once through READ (${reads} READs)`);
+      await py(`import sys\nfor _ in range(5): open(sys.argv[1], 'rb').read()`, [path.join(mp, 'lib/libc.so')]);
+      assert.is(await count('READ'), reads, 'later opens read the page cache');
+      // Writing copies up at the first WRITE; the lower layer is never written.
+      await py(`import sys\nwith open(sys.argv[1], 'r+b') as f: f.write(b'XY')`, [path.join(mp, 'etc/passwd')]);
+      assert.is(fs.readFileSync(path.join(set.upper, 'etc/passwd'), 'utf8'), 'XYot:x:0:0\n');
+      assert.is(fs.readFileSync(path.join(set.lower[0], 'etc/passwd'), 'utf8'), 'root:x:0:0\n');
+      assert.is(fs.readFileSync(path.join(mp, 'etc/passwd'), 'utf8'), 'XYot:x:0:0\n');
+      // A file read once keeps a node file of ours; not all of them stay open (at most 512 here).
+      const fds = () => fs.readdirSync('/proc/self/fd').length; // the server is a thread of this process
+      const before = fds();
+      await py(`import sys, os\nfor i in range(700): open(os.path.join(sys.argv[1], 'many/f%d' % i), 'rb').read()`, [mp]);
+      const opened = fds() - before;
+      assert.ok(opened <= 520, `${opened} descriptors kept for 700 files read`);
+      assert.is(fs.readFileSync(path.join(mp, 'many/f7'), 'utf8'), 'file 7\n');
     });
   } finally {
     set.remove();

@@ -1,8 +1,9 @@
 /**
  * What a program sees through a layerfs FUSE mount: open flags, mmap, sparse and large files,
  * concurrent processes, open files renamed over or unlinked, hard links, name limits, rename and
- * rmdir rules, statfs, and errors that must never take the mount down. The data tests run with
- * passthrough on (reads and writes go straight to the layer files) and off (served by us).
+ * rmdir rules, statfs, and errors that must never take the mount down. The data tests run in each
+ * I/O mode: kernel opens (the default), server opens with passthrough (reads and writes go straight
+ * to the layer files), server opens served by us.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -57,12 +58,25 @@ function makeStack(): LayerSet {
 
 type Env = { mp: string; set: LayerSet; m: MountHandle; p: (rel: string) => string };
 
-async function withStack(fn: (e: Env) => Promise<void> | void, passthrough: boolean | 'auto' = 'auto'): Promise<void> {
+/**
+ * How open files do their I/O: kernel opens (the default: no OPEN requests, served reads and
+ * writes), server opens with kernel passthrough, server opens served through the writeback cache.
+ */
+type IoMode = 'kernel-opens' | 'passthrough' | 'served';
+const IO_OPTIONS: Record<IoMode, { opens: 'kernel' | 'server'; passthrough: boolean }> = {
+  'kernel-opens': { opens: 'kernel', passthrough: false },
+  passthrough: { opens: 'server', passthrough: true },
+  served: { opens: 'server', passthrough: false },
+};
+
+async function withStack(fn: (e: Env) => Promise<void> | void, io?: IoMode): Promise<void> {
   const set = makeStack();
   try {
-    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), passthrough }, async (m) => {
-      if (passthrough !== false) assert.ok(m.passthrough, 'passthrough expected on (root, Linux >= 6.9)');
-      else assert.not.ok(m.passthrough);
+    const options = io === undefined ? {} : IO_OPTIONS[io];
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), ...options }, async (m) => {
+      const stats = await m.stats();
+      assert.is(stats.opens, IO_OPTIONS[io ?? 'kernel-opens'].opens, 'kernel opens by default');
+      assert.is(m.passthrough, IO_OPTIONS[io ?? 'kernel-opens'].passthrough, 'passthrough on when asked for (root, Linux >= 6.9)');
       await fn({ mp: m.mountpoint, set, m, p: (rel) => path.join(m.mountpoint, rel) });
     });
   } finally {
@@ -82,8 +96,7 @@ function errCode(fn: () => unknown): string | undefined {
 const lowerFile = (e: Env, rel: string) => fs.readFileSync(path.join(e.set.lower[0], rel)).toString();
 const bottomFile = (e: Env, rel: string) => fs.readFileSync(path.join(e.set.lower[1], rel)).toString();
 
-for (const passthrough of [true, false]) {
-  const mode = passthrough ? 'passthrough' : 'served';
+for (const mode of ['kernel-opens', 'passthrough', 'served'] as const) {
 
   test(`[${mode}] O_APPEND on a lower file copies up and appends at the end, each write`, () =>
     withStack((e) => {
@@ -97,7 +110,7 @@ for (const passthrough of [true, false]) {
       assert.is(fs.readFileSync(e.p('etc/hosts'), 'utf8'), HOSTS + 'one\ntwo\nthree\n');
       assert.is(lowerFile(e, 'etc/hosts'), HOSTS, 'the lower layer is never written');
       assert.is(fs.readFileSync(path.join(e.set.upper, 'etc/hosts'), 'utf8'), HOSTS + 'one\ntwo\nthree\n');
-    }, passthrough));
+    }, mode));
 
   // With passthrough the kernel allows one backing file per FUSE inode while it is open: the copy-up
   // gives the object a new inode (the open is retried through ESTALE), readers keep the old one.
@@ -112,7 +125,7 @@ for (const passthrough of [true, false]) {
       fs.closeSync(rd);
       assert.ok(['one\n', 'ONE\n'].includes(b.subarray(0, n).toString()), b.subarray(0, n).toString());
       assert.is(fs.readFileSync(e.p('data/f1'), 'utf8'), 'ONE\n');
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] O_TRUNC empties a lower file in the merged view only`, () =>
     withStack((e) => {
@@ -123,7 +136,7 @@ for (const passthrough of [true, false]) {
       assert.is(fs.readFileSync(e.p('usr/share/doc/readme'), 'utf8'), 'short');
       assert.is(fs.statSync(e.p('usr/share/doc/readme')).size, 5);
       assert.is(bottomFile(e, 'usr/share/doc/readme'), README);
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] O_EXCL: EEXIST for lower and upper names, success over a whiteout`, () =>
     withStack((e) => {
@@ -145,7 +158,7 @@ for (const passthrough of [true, false]) {
       fs.writeSync(fd2, 'again');
       fs.closeSync(fd2);
       assert.is(fs.readFileSync(e.p('data/f1'), 'utf8'), 'again');
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] mmap: shared writable map of a lower file copies it up; read-only map reads lower data`, () =>
     withStack(async (e) => {
@@ -196,7 +209,7 @@ for (const passthrough of [true, false]) {
       );
       assert.is(priv, 'XXXt:x');
       assert.is(fs.readFileSync(e.p('etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] sparse files: holes read as zeros and take no blocks, also after copy-up`, () =>
     withStack((e) => {
@@ -222,7 +235,7 @@ for (const passthrough of [true, false]) {
       fs.readSync(rd, tail, 0, 2, (64 << 20) - 1);
       assert.equal([...tail], [0, 'Z'.charCodeAt(0)]);
       fs.closeSync(rd);
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] large files: a byte at 5 GiB`, () =>
     withStack(async (e) => {
@@ -241,7 +254,7 @@ for (const passthrough of [true, false]) {
       await ok(`printf W | dd of='${e.p('data/f2')}' bs=1 seek=${at} conv=notrunc status=none`);
       assert.is(fs.statSync(e.p('data/f2')).size, at + 1);
       assert.is(await ok(`head -c 4 '${e.p('data/f2')}'; tail -c 1 '${e.p('data/f2')}'`), 'two\nW');
-    }, passthrough));
+    }, mode));
 
   test(`[${mode}] concurrent processes: appenders to one file and to their own, readers meanwhile`, () =>
     withStack(async (e) => {
@@ -283,7 +296,7 @@ for (const passthrough of [true, false]) {
         const lines = fs.readFileSync(e.p(f), 'utf8').split('\n');
         assert.equal(lines, [first, ...Array.from({ length: N }, (_, i) => `${w}:${String(i).padStart(4, '0')}:${w.repeat(20)}`), '']);
       }
-    }, passthrough));
+    }, mode));
 }
 
 test('rename over an open file: the open descriptor keeps reading the old data', () =>
