@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountKernelOverlay } from '../test/helpers/kernel-overlay';
 
-export type ImplName = 'layerfs' | 'kernel' | 'kernel-metacopy' | 'fuse-overlayfs';
+/** 'layerfs': its defaults (kernel opens); 'layerfs-passthrough': opens=server with kernel passthrough. */
+export type ImplName = 'layerfs' | 'layerfs-passthrough' | 'kernel' | 'kernel-metacopy' | 'fuse-overlayfs';
 export const MAIN_IMPLS: ImplName[] = ['layerfs', 'kernel', 'fuse-overlayfs'];
 
 export interface CopyUpEvent {
@@ -86,7 +87,7 @@ export function removeStack(s: { dir: string; mountpoint: string }): void {
 
 const LAYERFS_SERVER = path.join(__dirname, 'layerfs-server.js');
 
-async function mountLayerfs(s: StackDirs, opts: { volatile?: boolean; passthrough?: boolean }): Promise<Mounted> {
+async function mountLayerfs(s: StackDirs, opts: { volatile?: boolean; passthrough?: boolean; opens?: 'kernel' | 'server' }): Promise<Mounted> {
   // The same V8 flags as the layerfs mount program's server.
   const execArgv = [...SERVER_NODE_FLAGS, ...(process.env.LAYERFS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LAYERFS_BENCH_PROF}`] : [])];
   const child = fork(LAYERFS_SERVER, [JSON.stringify({ lower: s.lower, upper: s.upper, work: s.work, mountpoint: s.mountpoint, ...opts })], {
@@ -202,6 +203,8 @@ export async function mountImpl(impl: ImplName, s: StackDirs, opts: { volatile?:
   switch (impl) {
     case 'layerfs':
       return mountLayerfs(s, { volatile: opts.volatile });
+    case 'layerfs-passthrough':
+      return mountLayerfs(s, { volatile: opts.volatile, opens: 'server', passthrough: true });
     case 'kernel':
       return mountKernel(s, ['metacopy=off', ...(opts.volatile ? ['volatile'] : [])]);
     case 'kernel-metacopy':

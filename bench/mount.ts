@@ -233,7 +233,8 @@ export async function runMountData(opts: WorkloadOptions): Promise<WorkloadResul
   const label = opts.quick ? '256 MiB' : '1 GiB';
   const rounds = opts.quick ? 1 : 3;
   const fioRuntime = opts.quick ? 2 : 5;
-  const impls = implsFor(opts);
+  // layerfs twice: its default (kernel opens, served I/O) and opens=server with kernel passthrough
+  const impls = implsFor(opts, ['layerfs-passthrough']);
   const base = tempBase('data');
   const s = new Samples();
   const notes: Record<string, unknown> = {};
@@ -311,11 +312,15 @@ export async function runMountData(opts: WorkloadOptions): Promise<WorkloadResul
       syncfs(scratch);
     });
 
+    const withPassthrough = (key: string, extra: Parameters<typeof makeRow3>[3]): Row[] => [
+      s.row(G, key, {}, extra),
+      makeRow3(G, '  (layerfs opens=server,passthrough=on)', { layerfs: s.measure(key, 'layerfs-passthrough'), kernel: null, fuse: null }, extra),
+    ];
     const rows = [
-      s.row(G, coldKey, {}, { bytesPerOp: size, note: 'only the lower file\'s cache dropped (posix_fadvise DONTNEED) before each sample; fresh mount per sample' }),
-      s.row(G, `sequential read ${label}, cached`, {}, { bytesPerOp: size, note: 'lower file mlock\'ed; 1 MiB read() calls from Node; 3 reads per mount after one warm-up read' }),
-      s.row(G, '4k random read QD1, cached (fio psync)', {}, { showOps: true, note: `time per read = 1/IOPS; fio --readonly --invalidate=0, ${fioRuntime} s per sample` }),
-      s.row(G, wKey, {}, { bytesPerOp: size, note: '1 MiB write() calls, then fsync, upper on the /tmp ext4' }),
+      ...withPassthrough(coldKey, { bytesPerOp: size, note: 'only the lower file\'s cache dropped (posix_fadvise DONTNEED) before each sample; fresh mount per sample' }),
+      ...withPassthrough(`sequential read ${label}, cached`, { bytesPerOp: size, note: 'lower file mlock\'ed; 1 MiB read() calls from Node; 3 reads per mount after one warm-up read' }),
+      ...withPassthrough('4k random read QD1, cached (fio psync)', { showOps: true, note: `time per read = 1/IOPS; fio --readonly --invalidate=0, ${fioRuntime} s per sample` }),
+      ...withPassthrough(wKey, { bytesPerOp: size, note: '1 MiB write() calls, then fsync, upper on the /tmp ext4' }),
     ];
     return { rows, ratios: [], details: { samples: s.toJSON(), ...notes } };
   } finally {
