@@ -191,11 +191,18 @@ export class Overlay {
 
   /**
    * Opens the regular file at `target` where its data lies, without a copy-up: read-write when
-   * that is the upper layer, read-only in a lower one.
+   * that is the upper layer (read-only if writing it is refused), read-only in a lower one.
    */
   openInPlace(target: string): FileHandle {
     const node = this.resolve(target);
-    if (node.type === sys.S.IFREG && node.top.layer.isUpper && node.dataEntry.layer.isUpper) return openUpper(this.ctx, node, sys.O.RDWR);
+    if (node.type === sys.S.IFREG && node.top.layer.isUpper && node.dataEntry.layer.isUpper) {
+      try {
+        return openUpper(this.ctx, node, sys.O.RDWR);
+      } catch (err) {
+        // not ours to write (an unprivileged server, a 0444 file): reading is what is asked first
+        if (!hasCode(err, 'EACCES') && !hasCode(err, 'EPERM') && !hasCode(err, 'EROFS')) throw err;
+      }
+    }
     return openForRead(this.ctx, node, sys.O.RDONLY);
   }
 

@@ -406,6 +406,7 @@ export class FuseSession {
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
     if (this.opts.noOpen) want &= ~INIT.ATOMIC_O_TRUNC;
+    if (process.env.LAYERFS_RDPLUS_AUTO === '1') want |= INIT.READDIRPLUS_AUTO;
     if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
     const passthroughOffered = (want & k.flags & INIT.PASSTHROUGH) !== 0n;

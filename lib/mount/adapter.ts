@@ -329,7 +329,13 @@ export class OverlayFuseOps implements FuseOperations {
   private fileOf(nodeid: number, fh: number, write: boolean): OpenFile | Promise<OpenFile> {
     if (fh !== 0 || !this.kernelOpens) return this.files.get(fh);
     const f = this.files.nodeFileOf(nodeid);
-    if (f !== undefined && !this.nodeFileOpens.has(nodeid) && this.servesNode(f, nodeid, write)) return f;
+    const opening = this.nodeFileOpens.has(nodeid);
+    if (f !== undefined && !opening && this.servesNode(f, nodeid, write)) return f;
+    const n = this.nodes.get(nodeid);
+    if (!write && !opening && !n.detached) {
+      // A read: the layer file that holds the data, opened in place (no copy-up, nothing to wait for).
+      return this.files.setNodeFile(nodeid, this.files.withRoomSync(() => this.ov.openInPlace(n.path)));
+    }
     return this.openNodeFile(nodeid, write);
   }
 

@@ -346,6 +346,17 @@ export class OpenFiles {
     for (const fh of fhs) this.release(fh, false);
   }
 
+  /** withRoom for an open that does not wait. */
+  withRoomSync<T>(open: () => T): T {
+    try {
+      return open();
+    } catch (err) {
+      if (!outOfDescriptors(err) || this.parkedLower.size + this.parkedUpper.size === 0) throw err;
+      this.closeParked();
+      return open();
+    }
+  }
+
   /** The kernel forgot the node: its page cache went with its inode. */
   forgotten(nodeid: number): void {
     this.dropNodeFiles(nodeid);
