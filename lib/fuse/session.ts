@@ -405,8 +405,8 @@ export class FuseSession {
     let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
+    // no OPEN to carry O_TRUNC: the kernel truncates with a SETATTR of size 0 instead
     if (this.opts.noOpen) want &= ~INIT.ATOMIC_O_TRUNC;
-    if (process.env.LAYERFS_RDPLUS_AUTO === '1') want |= INIT.READDIRPLUS_AUTO;
     if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
     if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
     const passthroughOffered = (want & k.flags & INIT.PASSTHROUGH) !== 0n;
