@@ -7,7 +7,7 @@ import { O } from '../sys';
  * Allocating the inode is most of what a create costs on the upper filesystem: on the ext4 of the
  * VMs we measured, an O_CREAT open took 100-400 µs of CPU where a rename took 16 µs (and the kernel's
  * overlayfs pays the full price inside every create). So the pool keeps a few files, made 0600 by
- * this process on the thread pool (off the request path, usually on an idle CPU), and a create takes
+ * this process on the addon's job threads (off the request path, usually on an idle CPU), and a create takes
  * one: rename it in with RENAME_NOREPLACE, then give it the times, owner and mode a create would
  * have (dir-ops.ts). The pool starts with the first create (a mount that never creates has no pool
  * files) and refills when half empty. When a fill fails without making a single file (no space, no
@@ -25,7 +25,7 @@ export class FilePool {
   private readonly files: PooledFile[] = [];
   /** our own handle on work/, so a fill that ends after close() can still remove its files */
   private readonly dirFd: number;
-  /** the fill running on the thread pool: its names are `${prefix}0` .. `${prefix}${count - 1}` */
+  /** the fill running on the addon's job threads: its names are `${prefix}0` .. `${prefix}${count - 1}` */
   private filling: { prefix: string; count: number } | null = null;
   /** set at close: a fill still running stops and removes what it made (native, data.c) */
   private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
@@ -58,7 +58,7 @@ export class FilePool {
     this.remove(f);
   }
 
-  /** Fills the pool up on the thread pool; resolves when that fill ended (at once if none started). */
+  /** Fills the pool up on the addon's job threads; resolves when that fill ended (at once if none started). */
   fill(): Promise<void> {
     const want = this.size - this.files.length;
     if (this.filling !== null || this.stopped || this.closed || want <= 0) return Promise.resolve();

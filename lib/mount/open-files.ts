@@ -27,7 +27,7 @@ export interface Passthrough {
 
 export interface OpenFile {
   handle: FileHandle;
-  /** Requests using it on the thread pool (a node file is not closed under them). */
+  /** Requests using it off this thread (a node file is not closed under them). */
   busy?: number;
   /** > 0: the kernel does this file's I/O on that backing file */
   backingId: number;
@@ -105,7 +105,7 @@ export class OpenFiles {
   /**
    * Kernel opens (no OPEN round trips): each node's own open files, by node id, the least recently
    * used node first; per node newest first. The newest serves the node's READs and WRITEs; older
-   * ones (a lower file's, before a copy-up) may still be in use on the thread pool, so they are
+   * ones (a lower file's, before a copy-up) may still be in use by a job off this thread, so they are
    * closed with the node's. Bounded (NODE_FILES_MAX): the kernel keeps inodes for as long as it
    * likes, and a node whose file was closed opens it again at its next read. Nodes that lost their
    * name are `pinned`: their file is the only way left to their data.
@@ -316,7 +316,7 @@ export class OpenFiles {
     return this.files.get(fh)!;
   }
 
-  /** Runs `work` on `f` (on the thread pool) with `f` kept open meanwhile. */
+  /** Runs `work` on `f` (off this thread) with `f` kept open meanwhile. */
   async using<T>(f: OpenFile, work: () => Promise<T>): Promise<T> {
     f.busy = (f.busy ?? 0) + 1;
     try {

@@ -173,8 +173,6 @@ export async function startServer(options: MountOptions): Promise<Server> {
     throw err;
   }
   const session = fm.session;
-  // Start libuv's thread pool now, not in the first copy-up a user waits for.
-  fs.stat(mountpoint, () => undefined);
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   ops.kernelOpens = kernelOpens;

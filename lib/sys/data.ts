@@ -41,7 +41,7 @@ export async function copyFileRangeAsync(fdIn: number, offIn: number | null, fdO
 }
 
 /**
- * Creates `count` empty files `${prefix}0` .. in `dirfd` on the thread pool (O_CREAT | O_EXCL |
+ * Creates `count` empty files `${prefix}0` .. in `dirfd` on the addon's job threads (O_CREAT | O_EXCL |
  * O_NOFOLLOW, open read-write and close-on-exec). Resolves with each one's fd or -errno; it stops at
  * the first failure (the rest say -ECANCELED). The caller owns every fd it gets. Setting
  * `cancel[0]` (Atomics.store) stops it: it makes no more files and removes the ones it made

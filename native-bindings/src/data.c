@@ -1,7 +1,14 @@
 /* File data operations: copy_file_range, FICLONE(RANGE), lseek, fallocate, sync, fstatfs,
- * ftruncate, plus Promise-returning async forms run on the libuv thread pool. */
+ * ftruncate, plus Promise-returning async forms run on threads of the addon's own.
+ *
+ * Why not libuv's thread pool: a process that mounts layerfs and also uses the mount itself
+ * (fs.promises on the merged tree) fills libuv's 4 threads with calls that wait on FUSE; the
+ * copy-up those calls wait for would then queue behind them forever. Our jobs never enter
+ * the mount, so their own threads can always make progress. */
 #include "common.h"
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +142,9 @@ static LFS_FN(js_fstatfs) {
 
 enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS, JOB_CREATE_FILES };
 
-typedef struct {
-  napi_async_work work;
+typedef struct job {
+  struct job *next;              /* in the queue */
+  napi_threadsafe_function done; /* brings the job back to its JS thread */
   napi_deferred deferred;
   int op;
   cfr_args cfr;
@@ -183,9 +191,7 @@ static void op_create_files(job *j) {
   free(name);
 }
 
-static void job_execute(napi_env env, void *data) {
-  (void)env;
-  job *j = data;
+static void job_run(job *j) {
   switch (j->op) {
     case JOB_CFR:
       j->result = op_copy_file_range(j->cfr.fdin, j->cfr.has_in, j->cfr.offin, j->cfr.fdout,
@@ -201,37 +207,112 @@ static void job_execute(napi_env env, void *data) {
   }
 }
 
-static void job_complete(napi_env env, napi_status status, void *data) {
+static void job_free(job *j) {
+  free(j->prefix);
+  free(j->fds);
+  free(j);
+}
+
+/* On the job's JS thread. env is NULL when that environment is going away: nobody will take
+ * the files a fill made, so they are closed here (their names stay for the pool's next start
+ * to sweep, as after a crash). */
+static void job_done(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb; (void)context;
   job *j = data;
-  if (status == napi_cancelled) j->result = -ECANCELED;
+  if (env == NULL) {
+    if (j->op == JOB_CREATE_FILES)
+      for (int32_t i = 0; i < j->count; i++) if (j->fds[i] >= 0) close(j->fds[i]);
+    job_free(j);
+    return;
+  }
   if (j->op == JOB_CREATE_FILES) {
     napi_value arr;
     napi_create_array_with_length(env, (size_t)j->count, &arr);
-    for (int32_t i = 0; i < j->count; i++) {
-      /* a cancelled job never ran: no fds to report */
-      napi_set_element(env, arr, (uint32_t)i, lfs_int(env, status == napi_cancelled ? -ECANCELED : j->fds[i]));
-    }
+    for (int32_t i = 0; i < j->count; i++) napi_set_element(env, arr, (uint32_t)i, lfs_int(env, j->fds[i]));
     napi_resolve_deferred(env, j->deferred, arr);
     if (j->cancel_ref != NULL) napi_delete_reference(env, j->cancel_ref);
-    free(j->prefix);
-    free(j->fds);
   } else {
     napi_resolve_deferred(env, j->deferred, lfs_int(env, j->result));
   }
-  napi_delete_async_work(env, j->work);
-  free(j);
+  job_free(j);
+}
+
+/* ---- the job threads: made on demand, up to JOB_THREADS_MAX, then kept for the process ---- */
+
+#define JOB_THREADS_MAX 8
+
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_ready = PTHREAD_COND_INITIALIZER;
+static job *queue_head, *queue_tail;
+static int threads_started, threads_idle;
+
+static void *job_thread(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&queue_lock);
+    threads_idle++;
+    while (queue_head == NULL) pthread_cond_wait(&queue_ready, &queue_lock);
+    threads_idle--;
+    job *j = queue_head;
+    queue_head = j->next;
+    if (queue_head == NULL) queue_tail = NULL;
+    pthread_mutex_unlock(&queue_lock);
+
+    job_run(j);
+    napi_threadsafe_function done = j->done;
+    napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
+    napi_release_threadsafe_function(done, napi_tsfn_release);
+  }
+  return NULL;
+}
+
+/* Queues a job; starts a thread when none is idle and the limit allows (else it waits its turn). */
+static void submit_job(job *j) {
+  pthread_mutex_lock(&queue_lock);
+  j->next = NULL;
+  if (queue_tail != NULL) queue_tail->next = j; else queue_head = j;
+  queue_tail = j;
+  if (threads_idle == 0 && threads_started < JOB_THREADS_MAX) {
+    /* signals stay with Node's own threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &attr, job_thread, NULL) == 0) threads_started++;
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  pthread_cond_signal(&queue_ready);
+  pthread_mutex_unlock(&queue_lock);
+}
+
+static void job_discard(napi_env env, job *j) {
+  if (j->cancel_ref != NULL) napi_delete_reference(env, j->cancel_ref);
+  job_free(j);
 }
 
 static napi_value queue_job(napi_env env, job *j, const char *name) {
   napi_value promise, rname;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
-    if (j->cancel_ref != NULL) napi_delete_reference(env, j->cancel_ref);
-    free(j->prefix); free(j->fds); free(j);
+    job_discard(env, j);
     return NULL;
   }
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &rname);
-  napi_create_async_work(env, NULL, rname, job_execute, job_complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
+  /* holds the event loop open until the job is back, as an async work would */
+  if (napi_create_threadsafe_function(env, NULL, NULL, rname, 0, 1, NULL, NULL, NULL, job_done,
+                                      &j->done) != napi_ok) {
+    napi_value code, msg, err;
+    napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, "layerfs native: cannot start a job", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &err);
+    napi_reject_deferred(env, j->deferred, err);
+    job_discard(env, j);
+    return promise;
+  }
+  submit_job(j);
   return promise;
 }
 
@@ -309,7 +390,7 @@ static LFS_FN(js_create_files_async) {
   j->fds = calloc((size_t)count, sizeof *j->fds);
   lfs_str_free(&prefix);
   if (j->prefix == NULL || j->fds == NULL) {
-    free(j->prefix); free(j->fds); free(j);
+    job_free(j);
     napi_throw_error(env, "ENOMEM", "layerfs native: out of memory");
     return NULL;
   }
@@ -328,7 +409,7 @@ static LFS_FN(js_create_files_async) {
       ok = tt == napi_int32_array && len >= 1;
     }
     if (!ok) {
-      free(j->prefix); free(j->fds); free(j);
+      job_free(j);
       napi_throw_type_error(env, "EINVAL", "layerfs native: cancel must be an Int32Array");
       return NULL;
     }

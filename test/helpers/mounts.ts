@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
 
 /**
  * Every mount a test makes is tracked here and detached when the process exits, even after a failed
@@ -34,4 +35,27 @@ process.on('exit', () => {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => process.exit(130));
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/** The FUSE connections open now (fusectl is mounted here if it was not). */
+export function fuseConnections(): Set<string> {
+  try {
+    execFileSync('mountpoint', ['-q', FUSECTL]);
+  } catch {
+    execFileSync('mount', ['-t', 'fusectl', 'fusectl', FUSECTL], { stdio: 'ignore' });
+  }
+  return new Set(readdirSync(FUSECTL));
+}
+
+/**
+ * Aborts every FUSE connection that is not in `before`. A server that hangs on requests to its
+ * own mount cannot even be killed (its threads wait for answers only it could give): aborting
+ * the connection is the one way out, and what a test does before it gives up on such a child.
+ */
+export function abortFuseConnectionsSince(before: Set<string>): string[] {
+  const aborted = [...fuseConnections()].filter((c) => !before.has(c));
+  for (const c of aborted) writeFileSync(`${FUSECTL}/${c}/abort`, '1');
+  return aborted;
 }

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { mount } from '../../lib/mount';
 import { LayerSet, makeLayerSet, removeTree, tempDir } from '../helpers/layers';
 import { assertNoMountsUnder, mountsUnder, withLayerfs } from '../helpers/layerfs-mount';
+import { abortFuseConnectionsSince, fuseConnections } from '../helpers/mounts';
 
 const LABEL = 'layerfs-mlife-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
@@ -153,6 +154,55 @@ test('the mounting process uses the mount with fs.promises (8 at once) and with 
       assert.equal(await pending, Array.from({ length: 8 }, (_, i) => `n${i}`));
     });
   } finally {
+    set.remove();
+  }
+});
+
+test('the mounting process copies up 8 lower files at once through fs.promises (copy-up does not wait for libuv\'s threads)', async () => {
+  // fs.promises calls on the mount take libuv's 4 threads and wait there for FUSE; the copy-ups
+  // they wait for must run elsewhere, or the process hangs for good. Hence a child with a deadline.
+  const files = Object.fromEntries(
+    Array.from({ length: 8 }, (_, i) => [`lower-${i}`, { type: 'file' as const, content: Buffer.alloc(2 << 20, 65 + i) }]),
+  );
+  const set = makeLayerSet([files], undefined, tempDir(LABEL));
+  const mp = path.join(set.base, 'mnt');
+  fs.mkdirSync(mp);
+  try {
+    const lib = path.resolve(__dirname, '../../lib');
+    const opts = { lower: set.lower, upper: set.upper, work: set.work, mountpoint: mp };
+    const program = `const fs = require('fs'); const path = require('path');
+      require(${JSON.stringify(lib)}).mount(${JSON.stringify(opts)}).then(async (m) => {
+        const names = Array.from({ length: 8 }, (_, i) => path.join(m.mountpoint, 'lower-' + i));
+        await Promise.all(names.map((n) => fs.promises.appendFile(n, 'tail')));
+        const sizes = await Promise.all(names.map((n) => fs.promises.stat(n).then((s) => s.size)));
+        await m.unmount();
+        console.log(JSON.stringify(sizes));
+      }, (e) => { console.error(e); process.exit(1); });`;
+    const connections = fuseConnections();
+    const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let hung = false;
+    const deadline = setTimeout(() => {
+      hung = true;
+      abortFuseConnectionsSince(connections); // a hung server cannot be killed otherwise
+      child.kill('SIGKILL');
+    }, 60_000);
+    const status = await new Promise<number | null>((r) => child.once('close', r));
+    clearTimeout(deadline);
+    assert.not.ok(hung, 'the child finished before its deadline (no deadlock)');
+    assert.is(status, 0, stderr);
+    assert.equal(JSON.parse(stdout), Array(8).fill((2 << 20) + 4));
+    for (let i = 0; i < 8; i++) {
+      const up = fs.readFileSync(path.join(set.upper, `lower-${i}`));
+      assert.is(up.length, (2 << 20) + 4);
+      assert.ok(up.subarray(0, 2 << 20).equals(Buffer.alloc(2 << 20, 65 + i)), `upper lower-${i} holds the lower data`);
+      assert.is(up.subarray(2 << 20).toString(), 'tail');
+    }
+  } finally {
+    for (const left of mountsUnder(mp)) spawnSync('umount', ['-l', left]);
     set.remove();
   }
 });
