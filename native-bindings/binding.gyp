@@ -15,6 +15,8 @@
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-std=gnu11"],
       "cflags!": ["-O3"],
+      # never unloaded: its job threads outlive the worker threads that load it (data.c)
+      "ldflags": ["-Wl,-z,nodelete"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

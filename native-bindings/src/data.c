@@ -158,10 +158,15 @@ typedef struct job {
   /* set (non-zero) by JS to stop a fill: the job makes no more files and removes those it made */
   int32_t *cancel;
   napi_ref cancel_ref;
+  /* under link_lock: the tsfn was destroyed (its environment went away), and how many of the two
+   * owners (the result's path, the tsfn's finalizer) still hold the job */
+  int tsfn_gone;
+  int owners;
 } job;
 
 static int cancelled(const job *j) {
-  return j->cancel != NULL && __atomic_load_n(j->cancel, __ATOMIC_ACQUIRE) != 0;
+  int32_t *c = __atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE);
+  return c != NULL && __atomic_load_n(c, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Creates empty files (O_CREAT|O_EXCL, never following a link) and keeps them open read-write.
@@ -213,19 +218,47 @@ static void job_free(job *j) {
   free(j);
 }
 
-/* On the job's JS thread. env is NULL when that environment is going away: nobody will take
- * the files a fill made, so they are closed here (their names stay for the pool's next start
- * to sweep, as after a crash). */
+/*
+ * Who frees a job. A job has two owners: the path that delivers its result (job_done on its JS
+ * thread, or the job thread itself when there is no JS thread left to deliver to) and its tsfn's
+ * finalizer. Node destroys a tsfn when its environment goes away (a worker thread that served a
+ * mount exits) even while a job thread still holds it, so a job thread may touch the tsfn only
+ * under link_lock and only while the finalizer, which takes link_lock too, has not run.
+ */
+static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Under link_lock. */
+static void job_release_owner(job *j) {
+  if (--j->owners == 0) job_free(j);
+}
+
+/* A fill whose files nobody will take: closed (their names stay for the pool's next start to
+ * sweep, as after a crash). */
+static void job_drop_files(job *j) {
+  if (j->op == JOB_CREATE_FILES)
+    for (int32_t i = 0; i < j->count; i++) if (j->fds[i] >= 0) close(j->fds[i]);
+}
+
+/* The tsfn is being destroyed. Its environment may be going away: a fill still running stops
+ * and removes what it made (nobody will take it, and the cancel flag's memory goes too). */
+static int32_t always_cancelled = 1;
+static void job_tsfn_finalized(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  job *j = data;
+  pthread_mutex_lock(&link_lock);
+  j->tsfn_gone = 1;
+  __atomic_store_n(&j->cancel, &always_cancelled, __ATOMIC_RELEASE);
+  job_release_owner(j);
+  pthread_mutex_unlock(&link_lock);
+}
+
+/* On the job's JS thread; env is NULL when its environment went away before the result came. */
 static void job_done(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)js_cb; (void)context;
   job *j = data;
   if (env == NULL) {
-    if (j->op == JOB_CREATE_FILES)
-      for (int32_t i = 0; i < j->count; i++) if (j->fds[i] >= 0) close(j->fds[i]);
-    job_free(j);
-    return;
-  }
-  if (j->op == JOB_CREATE_FILES) {
+    job_drop_files(j);
+  } else if (j->op == JOB_CREATE_FILES) {
     napi_value arr;
     napi_create_array_with_length(env, (size_t)j->count, &arr);
     for (int32_t i = 0; i < j->count; i++) napi_set_element(env, arr, (uint32_t)i, lfs_int(env, j->fds[i]));
@@ -234,7 +267,9 @@ static void job_done(napi_env env, napi_value js_cb, void *context, void *data) 
   } else {
     napi_resolve_deferred(env, j->deferred, lfs_int(env, j->result));
   }
-  job_free(j);
+  pthread_mutex_lock(&link_lock);
+  job_release_owner(j);
+  pthread_mutex_unlock(&link_lock);
 }
 
 /* ---- the job threads: made on demand, up to JOB_THREADS_MAX, then kept for the process ---- */
@@ -245,6 +280,23 @@ static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_ready = PTHREAD_COND_INITIALIZER;
 static job *queue_head, *queue_tail;
 static int threads_started, threads_idle;
+
+/* Hands the result to the job's JS thread, or, when that is gone, cleans up here. */
+static void job_deliver(job *j) {
+  pthread_mutex_lock(&link_lock);
+  if (j->tsfn_gone) {
+    job_drop_files(j);
+    job_release_owner(j);
+  } else {
+    /* (never blocks: the tsfn's queue is unbounded) */
+    if (napi_call_threadsafe_function(j->done, j, napi_tsfn_nonblocking) != napi_ok) {
+      job_drop_files(j); /* closing: job_done will not run */
+      j->owners--;       /* the finalizer, still to come, holds the other */
+    }
+    napi_release_threadsafe_function(j->done, napi_tsfn_release);
+  }
+  pthread_mutex_unlock(&link_lock);
+}
 
 static void *job_thread(void *arg) {
   (void)arg;
@@ -258,10 +310,16 @@ static void *job_thread(void *arg) {
     if (queue_head == NULL) queue_tail = NULL;
     pthread_mutex_unlock(&queue_lock);
 
-    job_run(j);
-    napi_threadsafe_function done = j->done;
-    napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
-    napi_release_threadsafe_function(done, napi_tsfn_release);
+    pthread_mutex_lock(&link_lock);
+    int gone = j->tsfn_gone;
+    pthread_mutex_unlock(&link_lock);
+    if (!gone) {
+      job_run(j);
+    } else { /* its environment went away while it waited: nothing to do */
+      j->result = -ECANCELED;
+      if (j->op == JOB_CREATE_FILES) for (int32_t i = 0; i < j->count; i++) j->fds[i] = -ECANCELED;
+    }
+    job_deliver(j);
   }
   return NULL;
 }
@@ -302,7 +360,8 @@ static napi_value queue_job(napi_env env, job *j, const char *name) {
   }
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &rname);
   /* holds the event loop open until the job is back, as an async work would */
-  if (napi_create_threadsafe_function(env, NULL, NULL, rname, 0, 1, NULL, NULL, NULL, job_done,
+  j->owners = 2; /* the result's path and the tsfn's finalizer */
+  if (napi_create_threadsafe_function(env, NULL, NULL, rname, 0, 1, j, job_tsfn_finalized, NULL, job_done,
                                       &j->done) != napi_ok) {
     napi_value code, msg, err;
     napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);

@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
@@ -144,6 +145,37 @@ test('createFilesAsync: empty files, open read-write, mode as asked; stops at th
     const got = await running;
     assert.ok(got.every((r) => r === -125), 'every slot says ECANCELED');
     assert.equal(fs.readdirSync(dir).filter((n) => n.startsWith('c.')), [], 'nothing left');
+  }));
+
+test('async jobs outlive the worker threads that started them: the process neither crashes nor hangs', () =>
+  withTmp((dir) => {
+    // Node destroys a worker's threadsafe functions when the worker ends, while our job threads may
+    // still hold them: each worker here ends with fills, fsyncs and copies in flight.
+    const lib = path.resolve(__dirname, '../../lib/sys');
+    const program = `
+      const { Worker } = require('worker_threads');
+      const body = \`
+        const sys = require(\${JSON.stringify(${JSON.stringify(lib)})});
+        const { workerData: { dir, n } } = require('worker_threads');
+        const d = sys.openat(sys.AT.FDCWD, dir, sys.O.RDONLY | sys.O.DIRECTORY);
+        const f = sys.openat(d, 'data' + n, sys.O.CREAT | sys.O.RDWR, 0o644);
+        sys.pwrite(f, Buffer.alloc(1 << 20, 1), 0, 1 << 20, 0);
+        for (let i = 0; i < 20; i++) {
+          void sys.createFilesAsync(d, 'w' + n + '-' + i + '-', 16, 0o600, new Int32Array(1));
+          void sys.fsyncAsync(f).catch(() => {});
+          void sys.copyFileRangeAsync(f, 0, f, 1 << 20, 1 << 20).catch(() => {});
+        }
+        process.exit(0);
+      \`;
+      let left = 40;
+      for (let n = 0; n < 40; n++) {
+        const w = new Worker(body, { eval: true, workerData: { dir: ${JSON.stringify(dir)}, n } });
+        w.on('exit', () => { if (--left === 0) console.log('ok'); });
+      }`;
+    const child = spawnSync(process.execPath, ['-e', program], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(child.signal, null, `the process died of ${child.signal}: ${child.stderr}`);
+    assert.is(child.status, 0, child.stderr);
+    assert.is(child.stdout.trim(), 'ok');
   }));
 
 test('ficlone: works where reflinks exist, clean SysError where not', () =>
