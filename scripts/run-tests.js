@@ -15,9 +15,15 @@ const run = spawnSync(process.execPath, [uvu, dir, pattern], {
   encoding: 'utf8',
   env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
   maxBuffer: 256 * 1024 * 1024,
+  // A test that hangs must fail the run, not CI's clock: SIGTERM lets the test process detach its
+  // mounts on the way out (test/helpers/mounts.ts).
+  timeout: 20 * 60_000,
+  killSignal: 'SIGTERM',
 });
 process.stdout.write(run.stdout ?? '');
 process.stderr.write(run.stderr ?? '');
+if (run.signal !== null && run.error?.code !== 'ETIMEDOUT') console.error(`\ntests: the test process died of ${run.signal}; the output so far is above`);
+if (run.error?.code === 'ETIMEDOUT') console.error('\ntests: killed after 20 minutes (a test hung); the output so far is above');
 const num = (label) => Number((run.stdout ?? '').match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
 const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
 const failed = Math.max(0, total - passed - skipped) + (run.status !== 0 && total === passed + skipped ? 1 : 0);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * Every mount a test makes is tracked here and detached when the process exits, even after a failed
@@ -11,16 +11,19 @@ export function trackMount(mountpoint: string): void {
   live.add(mountpoint);
 }
 
-/** Unmounts (lazily if busy) and stops tracking. */
+/** Unmounts (lazily if busy) and stops tracking; says on stderr why when the mount stays. */
 export function unmount(mountpoint: string): void {
-  try {
-    execFileSync('umount', [mountpoint], { stdio: 'ignore' });
-  } catch {
+  const why: string[] = [];
+  for (const args of [[mountpoint], ['-l', mountpoint]]) {
     try {
-      execFileSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
-    } catch {
-      /* already gone */
+      execFileSync('umount', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      break;
+    } catch (err) {
+      why.push(String((err as { stderr?: Buffer }).stderr ?? err).trim());
     }
+  }
+  if (why.length === 2 && readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mountpoint)) {
+    console.error(`test mounts: ${mountpoint} stays mounted: ${why.join('; ')}`);
   }
   live.delete(mountpoint);
 }

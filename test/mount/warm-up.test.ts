@@ -63,15 +63,19 @@ test('a warm-up takes idle time only: it waits while the mount it warms is in us
   try {
     let received = 0;
     const busy = setInterval(() => received++, 2); // a mount serving requests
-    const started = Date.now();
-    const report = warmUp({ lower: set.lower, requests: 50, activity: () => received, quietMs: 10 });
-    let done = false;
-    void report.then(() => { done = true; });
-    await new Promise((r) => setTimeout(r, 150));
-    assert.not.ok(done, 'no warm-up while requests keep coming');
-    clearInterval(busy);
-    const r = await report;
-    assert.ok(r.requests > 0 && Date.now() - started >= 150, `requests ${r.requests}`);
+    try {
+      const started = Date.now();
+      const report = warmUp({ lower: set.lower, requests: 50, activity: () => received, quietMs: 10 });
+      let done = false;
+      void report.then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 150));
+      assert.not.ok(done, 'no warm-up while requests keep coming');
+      clearInterval(busy);
+      const r = await report;
+      assert.ok(r.requests > 0 && Date.now() - started >= 150, `requests ${r.requests}`);
+    } finally {
+      clearInterval(busy); // a failed assertion must not keep the test process alive
+    }
   } finally {
     set.remove();
   }
