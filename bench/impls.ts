@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountKernelOverlay } from '../test/helpers/kernel-overlay';
 
-/** 'layerfs': its defaults (kernel opens); 'layerfs-passthrough': opens=server with kernel passthrough. */
-export type ImplName = 'layerfs' | 'layerfs-passthrough' | 'kernel' | 'kernel-metacopy' | 'fuse-overlayfs';
+/** 'layerfs': its defaults (passthrough, as root); 'layerfs-kernel-opens': opens=kernel (served I/O). */
+export type ImplName = 'layerfs' | 'layerfs-kernel-opens' | 'kernel' | 'kernel-metacopy' | 'fuse-overlayfs';
 export const MAIN_IMPLS: ImplName[] = ['layerfs', 'kernel', 'fuse-overlayfs'];
 
 export interface CopyUpEvent {
@@ -203,8 +203,8 @@ export async function mountImpl(impl: ImplName, s: StackDirs, opts: { volatile?:
   switch (impl) {
     case 'layerfs':
       return mountLayerfs(s, { volatile: opts.volatile });
-    case 'layerfs-passthrough':
-      return mountLayerfs(s, { volatile: opts.volatile, opens: 'server', passthrough: true });
+    case 'layerfs-kernel-opens':
+      return mountLayerfs(s, { volatile: opts.volatile, opens: 'kernel' });
     case 'kernel':
       return mountKernel(s, ['metacopy=off', ...(opts.volatile ? ['volatile'] : [])]);
     case 'kernel-metacopy':

@@ -32,9 +32,10 @@ export interface FuseSessionOptions {
   /**
    * The filesystem answers OPEN with ENOSYS (FUSE's no_open: the kernel then opens files itself).
    * ATOMIC_O_TRUNC is then not negotiated: with it the kernel leaves the truncation of an O_TRUNC
-   * open to the OPEN it no longer sends, and the file would keep its data.
+   * open to the OPEN it no longer sends, and the file would keep its data. 'unless-passthrough':
+   * only when passthrough is not negotiated (it is set up in the answer to each OPEN).
    */
-  noOpen?: boolean;
+  noOpen?: boolean | 'unless-passthrough';
   /** default entry/attr cache timeouts in seconds (default 1) */
   entryTimeout?: number;
   attrTimeout?: number;
@@ -58,6 +59,8 @@ export function sessionMaxWrite(opts: FuseSessionOptions): number {
 export interface Negotiated {
   major: number; minor: number; flags: bigint; kernelFlags: bigint; maxWrite: number; maxPages: number;
   passthrough: boolean; setxattrExt: boolean;
+  /** OPEN is answered ENOSYS: the kernel opens files itself (SessionOptions.noOpen) */
+  noOpen: boolean;
 }
 
 type Reply = Buffer | Buffer[] | null;
@@ -405,21 +408,22 @@ export class FuseSession {
     let want = INIT.ASYNC_READ | INIT.PARALLEL_DIROPS | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.ATOMIC_O_TRUNC
       | INIT.DO_READDIRPLUS | INIT.HANDLE_KILLPRIV_V2 | INIT.CACHE_SYMLINKS
       | INIT.SETXATTR_EXT | INIT.INIT_EXT;
-    // no OPEN to carry O_TRUNC: the kernel truncates with a SETATTR of size 0 instead
-    if (this.opts.noOpen) want &= ~INIT.ATOMIC_O_TRUNC;
     if (this.opts.posixAcl) want |= INIT.POSIX_ACL | INIT.DONT_MASK;
-    if (this.opts.passthrough) want |= INIT.PASSTHROUGH;
+    if (this.opts.passthrough && this.opts.noOpen !== true) want |= INIT.PASSTHROUGH;
     const passthroughOffered = (want & k.flags & INIT.PASSTHROUGH) !== 0n;
     if (this.opts.writeback === true || (this.opts.writeback === 'unless-passthrough' && !passthroughOffered)) {
       want |= INIT.WRITEBACK_CACHE;
       want &= ~INIT.PASSTHROUGH;
     }
+    const passthrough = (want & k.flags & INIT.PASSTHROUGH) !== 0n;
+    const noOpen = this.opts.noOpen === true || (this.opts.noOpen === 'unless-passthrough' && !passthrough);
+    // no OPEN to carry O_TRUNC: the kernel truncates with a SETATTR of size 0 instead
+    if (noOpen) want &= ~INIT.ATOMIC_O_TRUNC;
     const flags = want & k.flags;
-    const passthrough = (flags & INIT.PASSTHROUGH) !== 0n;
     const maxPages = 256;
     const n: Negotiated = {
       major: FUSE_KERNEL_VERSION, minor, flags, kernelFlags: k.flags, maxWrite: this.maxWrite, maxPages,
-      passthrough, setxattrExt: (flags & INIT.SETXATTR_EXT) !== 0n,
+      passthrough, setxattrExt: (flags & INIT.SETXATTR_EXT) !== 0n, noOpen,
     };
     this.negotiated = n;
     this.decodeOpts.setxattrExt = n.setxattrExt;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, resolveConfig } from '../engine';
 import * as sys from '../sys';
-import { checkMountpoint, MountOptions, opensByKernel, overlayOptionsOf, ServerStats } from './server';
+import { checkMountpoint, MountOptions, opensMode, overlayOptionsOf, ServerStats } from './server';
 import type { FromWorker, ToWorker } from './worker';
 
 /** A live mount made by `mount()`. */
@@ -70,7 +70,7 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   if (options.opens !== undefined && !['kernel', 'server', 'auto'].includes(options.opens)) {
     throw new ConfigError('EINVAL', 'opens', `opens must be 'kernel', 'server' or 'auto', got ${JSON.stringify(options.opens)}`);
   }
-  opensByKernel(options); // passthrough with kernel opens: refused here, before any thread starts
+  opensMode(options); // passthrough with kernel opens: refused here, before any thread starts
   if (options.warmUp !== undefined && typeof options.warmUp !== 'boolean') {
     throw new ConfigError('EINVAL', 'warmUp', `warmUp must be true or false, got ${JSON.stringify(options.warmUp)}`);
   }

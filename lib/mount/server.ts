@@ -17,7 +17,9 @@ export interface MountOptions extends OverlayOptions {
    * Who opens files: 'server' (every open(2) and close(2) is a round trip to the server, which
    * can hand the file to the kernel for passthrough) or 'kernel' (FUSE's no_open: opens and closes
    * cost no round trip and the page cache lasts across opens; reads and writes are served).
-   * Default 'auto': 'server' when passthrough is asked for, else 'kernel'.
+   * Default 'auto': 'server' when the kernel grants passthrough (root, Linux >= 6.9: reads and
+   * writes at the layer filesystem's speed, open(2) for writing copies up as on overlayfs), else
+   * 'kernel'.
    */
   opens?: 'kernel' | 'server' | 'auto';
   /** Let users other than the mounter in (default: true when root, as containers need). */
@@ -104,14 +106,19 @@ export function checkMountpoint(mountpoint: unknown): string {
   return mountpoint;
 }
 
-/** Whether the kernel opens files itself (MountOptions.opens). */
-export function opensByKernel(options: Pick<MountOptions, 'opens' | 'passthrough'>): boolean {
+/**
+ * Who opens files (MountOptions.opens): 'auto' resolves to the server when passthrough is asked
+ * for, to the kernel when it is refused, and otherwise to the server if the kernel grants
+ * passthrough at INIT (reads and writes at the layer filesystem's speed), else to the kernel.
+ */
+export function opensMode(options: Pick<MountOptions, 'opens' | 'passthrough'>): 'kernel' | 'server' | 'unless-passthrough' {
   const opens = options.opens ?? 'auto';
   if (opens === 'kernel' && options.passthrough === true) {
     throw new ConfigError('EINVAL', 'opens', 'passthrough needs opens=server (the kernel sets it up in the server\'s answer to each open)');
   }
-  if (opens === 'auto') return options.passthrough !== true;
-  return opens === 'kernel';
+  if (opens !== 'auto') return opens;
+  if (options.passthrough === true) return 'server';
+  return options.passthrough === false ? 'kernel' : 'unless-passthrough';
 }
 
 /** Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers. */
@@ -130,8 +137,8 @@ export async function startServer(options: MountOptions): Promise<Server> {
       options.debug?.('not root: metacopy off (the kernel does not allow it with userxattr)');
     }
   }
-  const kernelOpens = opensByKernel(options);
-  const wantPassthrough = kernelOpens ? false : options.passthrough ?? 'auto';
+  const opens = opensMode(options);
+  const wantPassthrough = opens === 'kernel' ? false : options.passthrough ?? 'auto';
   if (wantPassthrough === true && !root) {
     throw new ConfigError('EPERM', 'passthrough', 'passthrough needs root (CAP_SYS_ADMIN)');
   }
@@ -154,14 +161,15 @@ export async function startServer(options: MountOptions): Promise<Server> {
         defaultPermissions: true,
         readOnly: options.readOnly === true || overlay.readOnly,
         passthrough: wantPassthrough !== false && root,
-        noOpen: kernelOpens,
+        noOpen: opens === 'kernel' ? true : opens === 'server' ? false : 'unless-passthrough',
         // One reused request buffer: decoding is synchronous and copies out the payloads it keeps.
         readerMode: 'view',
         // Served reads and writes go through the page cache: every change comes through this mount,
         // so the kernel's cached data stays right. Under kernel opens the writeback cache is off by
         // default: it costs a SETATTR (the times it kept) after every file written, and dpkg -i
-        // measured 207 ms with it, 188 without (fuse-overlayfs 194).
-        writeback: options.writeback ?? (kernelOpens ? false : 'unless-passthrough'),
+        // measured 207 ms with it, 188 without (fuse-overlayfs 194). ('auto' opens: passthrough,
+        // which takes no writeback cache, or kernel opens.)
+        writeback: options.writeback ?? (opens === 'server' ? 'unless-passthrough' : false),
         posixAcl: options.posixAcl === 'auto' || options.posixAcl === undefined ? overlay.supportsPosixAcl() : options.posixAcl,
         debug: options.debug,
         log: options.log,
@@ -173,6 +181,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
     throw err;
   }
   const session = fm.session;
+  const kernelOpens = session.negotiated?.noOpen === true;
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   ops.kernelOpens = kernelOpens;

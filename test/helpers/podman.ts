@@ -21,7 +21,8 @@ export function rootfsTarball(): string {
 /** podman with private storage, as root here needs it (runc, cgroupfs, no events, no network). */
 export class Podman {
   readonly root: string;
-  constructor(readonly base: string, readonly mountProgram: string) {
+  /** `mountOptions`: more options for every mount (containers/storage's overlay.mountopt). */
+  constructor(readonly base: string, readonly mountProgram: string, readonly mountOptions = '') {
     this.root = path.join(base, 'storage');
   }
 
@@ -29,6 +30,7 @@ export class Podman {
     return [
       '--root', this.root, '--runroot', path.join(this.base, 'run'), '--tmpdir', path.join(this.base, 'tmp'),
       '--storage-driver', 'overlay', '--storage-opt', `overlay.mount_program=${this.mountProgram}`,
+      ...(this.mountOptions === '' ? [] : ['--storage-opt', `overlay.mountopt=${this.mountOptions}`]),
       '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', ...extra,
     ];
   }

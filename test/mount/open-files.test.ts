@@ -49,8 +49,8 @@ def rdcold(p):
     s = os.pread(fd, 1 << 16, 0).decode(); os.close(fd); return s
 `;
 
-/** The I/O modes a scenario runs in on layerfs: kernel opens (the default), passthrough, served server opens. */
-const IO_MODES: Partial<MountOptions>[] = [{}, { opens: 'server', passthrough: true }, { opens: 'server', passthrough: false }];
+/** The I/O modes a scenario runs in on layerfs: kernel opens, the default (passthrough, as root), served server opens. */
+const IO_MODES: Partial<MountOptions>[] = [{ opens: 'kernel' }, {}, { opens: 'server', passthrough: false }];
 
 /** Runs `program` on a mount of fresh layers (kernel overlayfs when `options` is null) and returns its output. */
 async function runOn(program: string, options: Partial<MountOptions> | null): Promise<unknown> {
@@ -73,6 +73,35 @@ async function sameAsKernel(body: string, expected: unknown[], only?: Partial<Mo
     assert.equal(await runOn(program, options), kernel, `layerfs reads differ from kernel overlayfs (${JSON.stringify(options)})`);
   }
 }
+
+test('opens: auto is server opens with passthrough where the kernel grants it, else kernel opens', async () => {
+  const set = makeLayerSet(STACK, undefined, tempDir(LABEL));
+  try {
+    const where = { lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') };
+    const cases: [Partial<MountOptions>, 'kernel' | 'server', boolean][] = [
+      [{}, 'server', true], // root on Linux >= 6.9
+      [{ passthrough: false }, 'kernel', false],
+      [{ writeback: true }, 'kernel', false], // the kernel takes writeback or passthrough, not both
+      [{ opens: 'server', passthrough: false }, 'server', false],
+      [{ opens: 'kernel' }, 'kernel', false],
+    ];
+    for (const [options, opens, passthrough] of cases) {
+      await withLayerfs({ ...where, ...options }, async (m) => {
+        const label = JSON.stringify(options);
+        assert.is((await m.stats()).opens, opens, label);
+        assert.is(m.passthrough, passthrough, label);
+        for (let i = 0; i < 3; i++) fs.readFileSync(path.join(m.mountpoint, 'etc/passwd'));
+        // kernel opens: the first OPEN is answered ENOSYS, and the kernel sends no more
+        assert.is((await m.stats()).requests.OPEN ?? 0, opens === 'kernel' ? 1 : 3, `${label}: OPEN requests`);
+      });
+    }
+    let refused: unknown;
+    await withLayerfs({ ...where, opens: 'kernel', passthrough: true }, () => undefined).catch((e) => (refused = e));
+    assert.match(String((refused as Error)?.message), 'passthrough needs opens=server');
+  } finally {
+    set.remove();
+  }
+});
 
 test('a reader opened before a copy-up reads what the writer wrote, as on overlayfs', async () => {
   await sameAsKernel(`
@@ -212,7 +241,7 @@ test('kernel opens: open and close send nothing; a file is read once, then from 
   for (let i = 0; i < 700; i++) spec[`many/f${i}`] = { type: 'file', content: `file ${i}\n` };
   const set = makeLayerSet([spec], undefined, tempDir(LABEL));
   try {
-    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt') }, async (m) => {
+    await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), opens: 'kernel' }, async (m) => {
       assert.is((await m.stats()).opens, 'kernel');
       const count = async (op: string) => (await m.stats()).requests[op] ?? 0;
       const mp = m.mountpoint;
