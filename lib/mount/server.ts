@@ -142,7 +142,10 @@ export async function startServer(options: MountOptions): Promise<Server> {
   if (wantPassthrough === true && !root) {
     throw new ConfigError('EPERM', 'passthrough', 'passthrough needs root (CAP_SYS_ADMIN)');
   }
-  if (!root) options.debug?.('not root: mounting through fusermount3; passthrough off (needs CAP_SYS_ADMIN)');
+  if (!root) {
+    const served = opens === 'server' ? 'the server opens files and serves their I/O' : 'the kernel opens files, their I/O is served';
+    options.debug?.(`not root: mounting through fusermount3; passthrough off (needs CAP_SYS_ADMIN): ${served}`);
+  }
   // errno errors are this thread's answers, not bugs: no stack traces for them (sys.setErrorStacks)
   sys.setErrorStacks(false);
   const overlay = Overlay.open(overlayOptions);
