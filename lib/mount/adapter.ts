@@ -400,23 +400,34 @@ export class OverlayFuseOps implements FuseOperations {
     this.files.adoptUpper(nodeid, await this.ov.open(path, sys.O.RDONLY));
   }
 
-  async open(_ctx: FuseContext, a: fuse.OpenIn): Promise<fuse.OpenOut> {
+  open(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut | Promise<fuse.OpenOut> {
     if (this.kernelOpens) throw NO_OPEN;
     const path = this.path(a.nodeid);
+    const flags = this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL));
+    if (wantsWrite(flags) || (a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) return this.openForWrite(a, path, flags);
+    // A read-only open copies nothing up: answered synchronously (most opens are these).
+    return this.register(this.unparked(a.nodeid, flags, path) ?? this.files.withRoomSync(() => this.ov.openRead(path, flags)), a.nodeid);
+  }
+
+  private async openForWrite(a: fuse.OpenIn, path: string, flags: number): Promise<fuse.OpenOut> {
     if ((a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) {
       const mode = this.clearedSetId(path);
       if (mode !== undefined) await this.ov.setattr(path, { mode });
     }
-    const flags = this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL));
-    let handle = this.files.unpark(a.nodeid, flags);
-    if (handle !== undefined && !this.ov.holdsData(handle, path)) {
-      handle.close();
-      handle = undefined;
-    }
-    const out = this.register(handle ?? await this.files.withRoom(() => this.ov.open(path, flags)), a.nodeid);
+    const out = this.register(this.unparked(a.nodeid, flags, path) ?? await this.files.withRoom(() => this.ov.open(path, flags)), a.nodeid);
     // A write open copies up: served readers of the lower file must now read the upper one.
     if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;
+  }
+
+  /** A parked handle of `nodeid` that suits `flags` and still holds the file's data, if any. */
+  private unparked(nodeid: number, flags: number, path: string): FileHandle | undefined {
+    const handle = this.files.unpark(nodeid, flags);
+    if (handle !== undefined && !this.ov.holdsData(handle, path)) {
+      handle.close();
+      return undefined;
+    }
+    return handle;
   }
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
