@@ -158,7 +158,7 @@ test('the mounting process uses the mount with fs.promises (8 at once) and with 
   }
 });
 
-test('the mounting process copies up 8 lower files at once through fs.promises (copy-up does not wait for libuv\'s threads)', async () => {
+for (const opens of ['server', 'kernel'] as const) test(`the mounting process copies up 8 lower files at once through fs.promises, opens=${opens} (copy-up does not wait for libuv's threads)`, async () => {
   // fs.promises calls on the mount take libuv's 4 threads and wait there for FUSE; the copy-ups
   // they wait for must run elsewhere, or the process hangs for good. Hence a child with a deadline.
   const files = Object.fromEntries(
@@ -169,7 +169,7 @@ test('the mounting process copies up 8 lower files at once through fs.promises (
   fs.mkdirSync(mp);
   try {
     const lib = path.resolve(__dirname, '../../lib');
-    const opts = { lower: set.lower, upper: set.upper, work: set.work, mountpoint: mp };
+    const opts = { lower: set.lower, upper: set.upper, work: set.work, mountpoint: mp, opens };
     const program = `const fs = require('fs'); const path = require('path');
       require(${JSON.stringify(lib)}).mount(${JSON.stringify(opts)}).then(async (m) => {
         const names = Array.from({ length: 8 }, (_, i) => path.join(m.mountpoint, 'lower-' + i));
