@@ -307,7 +307,10 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
   checkName(newName, 'rename', where(newPath));
   if (flags.noReplace && flags.exchange) throw new OverlayError('EINVAL', 'rename', where(oldPath));
   const work = requireWork(ctx, 'rename', oldPath);
+  // Both parents are walked, the old one first (do_renameat2): a file as the old parent is
+  // ENOTDIR even when the new parent does not exist.
   const oldParent = currentNode(ctx, oldParentPath);
+  if (!oldParent.isDir) throw new OverlayError('ENOTDIR', 'rename', where(oldPath));
   const newParent = currentNode(ctx, newParentPath);
   if (!newParent.isDir) throw new OverlayError('ENOTDIR', 'rename', where(newPath));
   const src = existing(ctx, oldParent, oldName);

@@ -100,6 +100,12 @@ test('rename errors come in the VFS order', async () => {
     assert.is(await code(ov.rename('d/c/x', 'd/c/x', { noReplace: true })), 'EEXIST');
     assert.is(await code(ov.rename('d/c/x', 'd/c/x')), 'ok');
     assert.equal(names(ov, 'd/c'), ['c', 'x']);
+    // The old parent is walked first: a file there is ENOTDIR, even when the new parent is missing
+    // (fuzz seed 279: the engine said ENOENT).
+    assert.is(await code(ov.rename('d/c/x/y', 'missing/z', { exchange: true })), 'ENOTDIR');
+    assert.is(await code(ov.rename('d/c/x/y', 'missing/z')), 'ENOTDIR');
+    assert.is(await code(ov.rename('d/c/x/y', 'e/z')), 'ENOTDIR');
+    assert.is(await code(ov.rename('missing/y', 'd/c/x/z')), 'ENOENT');
   });
 });
 
