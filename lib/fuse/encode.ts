@@ -29,8 +29,12 @@ export function writeU64(b: Buffer, off: number, v: number): void {
   b.writeUInt32LE(Math.floor(v / 0x100000000) >>> 0, off + 4);
 }
 
+/** A signed 64-bit little-endian integer (two 32-bit halves: no BigInt on the reply path). */
 export function writeI64(b: Buffer, off: number, v: number): void {
-  b.writeBigInt64LE(BigInt(Math.trunc(v)), off);
+  const n = Math.trunc(v);
+  const hi = Math.floor(n / 0x100000000);
+  b.writeUInt32LE(n - hi * 0x100000000, off);
+  b.writeInt32LE(hi, off + 4);
 }
 
 /** fuse_out_header in b[0, 16) */
@@ -40,15 +44,24 @@ export function writeOutHeader(b: Buffer, unique: number, error = 0, len = b.len
   writeU64(b, 8, unique);
 }
 
+/**
+ * A zeroed buffer for one message. Small ones are slices of Node's shared pool (allocUnsafe), zeroed
+ * here: Buffer.alloc would make an ArrayBuffer of its own for each reply, 4x the cost, and more for
+ * the garbage collector to track.
+ */
+export function zeroed(size: number): Buffer {
+  return Buffer.allocUnsafe(size).fill(0);
+}
+
 export function outBuf(unique: number, bodySize: number): Buffer {
-  const b = Buffer.alloc(SIZE.OUT_HEADER + bodySize);
+  const b = zeroed(SIZE.OUT_HEADER + bodySize);
   writeOutHeader(b, unique);
   return b;
 }
 
 /** error reply: errno positive (sent negated); 0 for a bodyless success */
 export function errorReply(unique: number, errno: number): Buffer {
-  const b = Buffer.alloc(SIZE.OUT_HEADER);
+  const b = zeroed(SIZE.OUT_HEADER);
   writeOutHeader(b, unique, errno === 0 ? 0 : -Math.abs(errno));
   return b;
 }
@@ -57,11 +70,9 @@ export function emptyReply(unique: number): Buffer {
   return errorReply(unique, 0);
 }
 
-function splitTimeout(t: number): [number, number] {
-  if (!(t > 0)) return [0, 0];
-  const sec = Math.floor(t);
-  return [sec, Math.min(999999999, Math.round((t - sec) * 1e9))];
-}
+/** A timeout in seconds as whole seconds and nanoseconds. */
+const timeoutSec = (t: number): number => (t > 0 ? Math.floor(t) : 0);
+const timeoutNsec = (t: number): number => (t > 0 ? Math.min(999999999, Math.round((t - Math.floor(t)) * 1e9)) : 0);
 
 export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
   writeU64(b, off, a.ino);
@@ -84,14 +95,13 @@ export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
 
 /** fuse_entry_out at b[off, off+128) */
 export function writeEntry(b: Buffer, off: number, e: FuseEntry, dflt: { entry: number; attr: number }): void {
-  const [es, ens] = splitTimeout(e.entryTimeout ?? dflt.entry);
-  const [as, ans] = splitTimeout(e.attrTimeout ?? dflt.attr);
+  const entry = e.entryTimeout ?? dflt.entry, attr = e.attrTimeout ?? dflt.attr;
   writeU64(b, off, e.nodeid);
   writeU64(b, off + 8, e.generation ?? 0);
-  writeU64(b, off + 16, es);
-  writeU64(b, off + 24, as);
-  b.writeUInt32LE(ens, off + 32);
-  b.writeUInt32LE(ans, off + 36);
+  writeU64(b, off + 16, timeoutSec(entry));
+  writeU64(b, off + 24, timeoutSec(attr));
+  b.writeUInt32LE(timeoutNsec(entry), off + 32);
+  b.writeUInt32LE(timeoutNsec(attr), off + 36);
   writeAttr(b, off + 40, e.attr);
 }
 
@@ -105,9 +115,8 @@ export function entryReply(unique: number, e: FuseEntry, dflt = DEFAULT_TIMEOUTS
 
 export function attrReply(unique: number, attr: FuseAttr, attrTimeout = DEFAULT_TIMEOUTS.attr): Buffer {
   const b = outBuf(unique, SIZE.ATTR_OUT);
-  const [s, ns] = splitTimeout(attrTimeout);
-  writeU64(b, 16, s);
-  b.writeUInt32LE(ns, 24);
+  writeU64(b, 16, timeoutSec(attrTimeout));
+  b.writeUInt32LE(timeoutNsec(attrTimeout), 24);
   writeAttr(b, 32, attr);
   return b;
 }

@@ -78,7 +78,8 @@ export interface FuseOperations {
   statfs?(ctx: FuseContext, a: NodeIn): MaybePromise<FuseStatfs>;
   access?(ctx: FuseContext, a: AccessIn): MaybePromise<void>;
   /** the whole value; the session answers size queries (a.size 0) and ERANGE; throw ENODATA if absent */
-  getxattr?(ctx: FuseContext, a: GetxattrIn): MaybePromise<Uint8Array>;
+  /** null: the attribute does not exist (ENODATA, without the cost of a throw) */
+  getxattr?(ctx: FuseContext, a: GetxattrIn): MaybePromise<Uint8Array | null>;
   setxattr?(ctx: FuseContext, a: SetxattrIn): MaybePromise<void>;
   /** the names; the session packs them NUL-terminated and answers size queries and ERANGE */
   listxattr?(ctx: FuseContext, a: ListxattrIn): MaybePromise<readonly string[]>;

@@ -7,11 +7,11 @@ import * as sys from '../sys';
 import { Op, INIT, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, opName, initFlagNames } from './protocol';
 import { decodeRequest, decodeHeader, DecodeOpts, InHeader, InitIn } from './decode';
 import * as enc from './encode';
-import type { FuseOperations, FuseContext, MaybePromise } from './operations';
+import type { FuseOperations, FuseContext, MaybePromise, AttrOut } from './operations';
 import { LatencyStats } from './latency';
 import type * as D from './decode';
 
-const EIO = 5, ENOSYS = 38, ERANGE = 34, EPROTO = 71, ENOENT = 2, EINVAL = 22;
+const EIO = 5, ENODATA = 61, ENOSYS = 38, ERANGE = 34, EPROTO = 71, ENOENT = 2, EINVAL = 22;
 const PAGE = 4096;
 
 export interface FuseSessionOptions {
@@ -73,6 +73,32 @@ function then<T, R>(v: MaybePromise<T>, f: (t: T) => R): MaybePromise<R> {
   return isThenable<T>(v) ? Promise.resolve(v).then(f) : f(v as T);
 }
 
+/**
+ * `build(u, value, x)` once `v` is there. The builders are module functions, so a request answered
+ * synchronously (most are) allocates no closure on its way to the reply.
+ */
+function reply<T, X>(v: MaybePromise<T>, build: (u: number, t: T, x: X) => Reply, u: number, x: X): MaybePromise<Reply> {
+  return isThenable<T>(v) ? Promise.resolve(v).then((t) => build(u, t, x)) : build(u, v as T, x);
+}
+
+type Timeouts = { entry: number; attr: number };
+const entryOut = (u: number, e: enc.FuseEntry, t: Timeouts): Reply => enc.entryReply(u, e, t);
+const attrOut = (u: number, r: AttrOut, t: Timeouts): Reply => enc.attrReply(u, r.attr, r.attrTimeout ?? t.attr);
+const emptyOut = (u: number): Reply => enc.emptyReply(u);
+const nosys = (u: number): Reply => enc.errorReply(u, ENOSYS);
+const writeOut = (u: number, n: number): Reply => enc.writeReply(u, n);
+const sizedOut = (u: number, v: Uint8Array | null, size: number): Reply => (v === null ? enc.errorReply(u, ENODATA) : sizedReply(u, size, v));
+
+/** The caller of one request, as handlers see it (a class: its getter is shared, not made per request). */
+class RequestContext implements FuseContext {
+  constructor(readonly uid: number, readonly gid: number, readonly pid: number, readonly unique: number,
+    readonly opcode: number, private readonly interruptedSet: Set<number>) {}
+
+  get interrupted(): boolean {
+    return this.interruptedSet.size > 0 && this.interruptedSet.has(this.unique);
+  }
+}
+
 /** errno carried by an error (errno number, sign ignored, or code string); undefined if none */
 export function errnoOf(e: unknown): number | undefined {
   if (e === null || typeof e !== 'object') return undefined;
@@ -87,8 +113,8 @@ export class FuseSession {
   readonly fd: number;
   readonly ops: FuseOperations;
   readonly opts: FuseSessionOptions;
-  /** requests received per opcode name */
-  readonly stats = new Map<string, number>();
+  /** requests received per opcode (index: opcode; the last slot counts any larger one) */
+  private readonly counts = new Float64Array(64);
   /** requests received in all (moves while the mount is in use) */
   received = 0;
   /** time per request by opcode, read to reply written */
@@ -120,6 +146,15 @@ export class FuseSession {
     this.initialized.catch(() => { /* observed by whoever awaits it */ });
     this.ended = new Promise((res) => { this.resolveEnd = res; });
     this.decodeOpts.copyPayload = (opts.readerMode ?? 'copy') === 'view';
+  }
+
+  /** requests received per opcode name */
+  get stats(): Map<string, number> {
+    const out = new Map<string, number>();
+    this.counts.forEach((n, op) => {
+      if (n > 0) out.set(op === this.counts.length - 1 ? 'OTHER' : opName(op), n);
+    });
+    return out;
   }
 
   get maxWrite(): number {
@@ -213,7 +248,7 @@ export class FuseSession {
   /** Writes the reply (if any); with `t0` (when the request was read) its time is recorded. */
   private send(unique: number, out: Reply, h?: InHeader, t0?: number): void {
     this.inflight.delete(unique);
-    this.interrupted.delete(unique);
+    if (this.interrupted.size > 0) this.interrupted.delete(unique);
     if (out === null || this.closed) {
       if (h !== undefined && t0 !== undefined) this.latency.record(h.opcode, t0);
       return;
@@ -241,17 +276,12 @@ export class FuseSession {
   }
 
   private context(h: InHeader): FuseContext {
-    const interrupted = this.interrupted;
-    return {
-      uid: h.uid, gid: h.gid, pid: h.pid, unique: h.unique, opcode: h.opcode,
-      get interrupted() { return interrupted.has(h.unique); },
-    };
+    return new RequestContext(h.uid, h.gid, h.pid, h.unique, h.opcode, this.interrupted);
   }
 
   private dispatch(h: InHeader, args: unknown, t0?: number): void {
-    const name = opName(h.opcode);
-    this.stats.set(name, (this.stats.get(name) ?? 0) + 1);
-    if (this.opts.debug) this.opts.debug(`-> #${h.unique} ${name} node=${h.nodeid} uid=${h.uid} pid=${h.pid} ${debugArgs(args)}`);
+    this.counts[h.opcode < this.counts.length ? h.opcode : this.counts.length - 1]++;
+    if (this.opts.debug) this.opts.debug(`-> #${h.unique} ${opName(h.opcode)} node=${h.nodeid} uid=${h.uid} pid=${h.pid} ${debugArgs(args)}`);
     if (h.opcode === Op.INTERRUPT) {
       const u = (args as D.InterruptIn).unique;
       if (this.inflight.has(u)) this.interrupted.add(u);
@@ -276,12 +306,9 @@ export class FuseSession {
   private handle(h: InHeader, a: unknown): MaybePromise<Reply> {
     const ops = this.ops, u = h.unique, t = this.timeouts;
     const ctx = this.context(h);
-    const entry = (e: enc.FuseEntry) => enc.entryReply(u, e, t);
-    const ok = () => enc.emptyReply(u);
-    const nosys = () => enc.errorReply(u, ENOSYS);
     switch (h.opcode) {
       case Op.INIT: return this.init(h, a as InitIn);
-      case Op.DESTROY: return then(ops.destroy ? ops.destroy() : undefined, ok);
+      case Op.DESTROY: return reply(ops.destroy ? ops.destroy() : undefined, emptyOut, u, null);
       case Op.FORGET:
         if (ops.forget) return then(ops.forget(ctx, a as D.ForgetIn), () => null);
         return null;
@@ -297,66 +324,61 @@ export class FuseSession {
         }
         return pending.length ? Promise.all(pending).then(() => null) : null;
       }
-      case Op.LOOKUP: return ops.lookup ? then(ops.lookup(ctx, a as D.NameIn), entry) : nosys();
-      case Op.GETATTR:
-        return ops.getattr ? then(ops.getattr(ctx, a as D.GetattrIn),
-          (r) => enc.attrReply(u, r.attr, r.attrTimeout ?? t.attr)) : nosys();
-      case Op.SETATTR:
-        return ops.setattr ? then(ops.setattr(ctx, a as D.SetattrIn),
-          (r) => enc.attrReply(u, r.attr, r.attrTimeout ?? t.attr)) : nosys();
+      case Op.LOOKUP: return ops.lookup ? reply(ops.lookup(ctx, a as D.NameIn), entryOut, u, t) : nosys(u);
+      case Op.GETATTR: return ops.getattr ? reply(ops.getattr(ctx, a as D.GetattrIn), attrOut, u, t) : nosys(u);
+      case Op.SETATTR: return ops.setattr ? reply(ops.setattr(ctx, a as D.SetattrIn), attrOut, u, t) : nosys(u);
       case Op.READLINK:
         return ops.readlink ? then(ops.readlink(ctx, a as D.NodeIn),
-          (s) => enc.dataReply(u, typeof s === 'string' ? Buffer.from(s) : s)) : nosys();
-      case Op.SYMLINK: return ops.symlink ? then(ops.symlink(ctx, a as D.SymlinkIn), entry) : nosys();
-      case Op.MKNOD: return ops.mknod ? then(ops.mknod(ctx, a as D.MknodIn), entry) : nosys();
-      case Op.MKDIR: return ops.mkdir ? then(ops.mkdir(ctx, a as D.MkdirIn), entry) : nosys();
-      case Op.UNLINK: return ops.unlink ? then(ops.unlink(ctx, a as D.NameIn), ok) : nosys();
-      case Op.RMDIR: return ops.rmdir ? then(ops.rmdir(ctx, a as D.NameIn), ok) : nosys();
+          (s) => enc.dataReply(u, typeof s === 'string' ? Buffer.from(s) : s)) : nosys(u);
+      case Op.SYMLINK: return ops.symlink ? reply(ops.symlink(ctx, a as D.SymlinkIn), entryOut, u, t) : nosys(u);
+      case Op.MKNOD: return ops.mknod ? reply(ops.mknod(ctx, a as D.MknodIn), entryOut, u, t) : nosys(u);
+      case Op.MKDIR: return ops.mkdir ? reply(ops.mkdir(ctx, a as D.MkdirIn), entryOut, u, t) : nosys(u);
+      case Op.UNLINK: return ops.unlink ? reply(ops.unlink(ctx, a as D.NameIn), emptyOut, u, null) : nosys(u);
+      case Op.RMDIR: return ops.rmdir ? reply(ops.rmdir(ctx, a as D.NameIn), emptyOut, u, null) : nosys(u);
       case Op.RENAME: case Op.RENAME2:
-        return ops.rename ? then(ops.rename(ctx, a as D.RenameIn), ok) : nosys();
-      case Op.LINK: return ops.link ? then(ops.link(ctx, a as D.LinkIn), entry) : nosys();
+        return ops.rename ? reply(ops.rename(ctx, a as D.RenameIn), emptyOut, u, null) : nosys(u);
+      case Op.LINK: return ops.link ? reply(ops.link(ctx, a as D.LinkIn), entryOut, u, t) : nosys(u);
       case Op.OPEN:
         // like libfuse: without an open method every open succeeds with fh 0
-        return ops.open ? then(ops.open(ctx, a as D.OpenIn), (o) => this.openReply(u, o)) : enc.openReply(u, { fh: 0 });
+        return ops.open ? reply(ops.open(ctx, a as D.OpenIn), this.openOut, u, null) : enc.openReply(u, { fh: 0 });
       case Op.OPENDIR:
-        return ops.opendir ? then(ops.opendir(ctx, a as D.OpenIn), (o) => this.openReply(u, o)) : enc.openReply(u, { fh: 0 });
+        return ops.opendir ? reply(ops.opendir(ctx, a as D.OpenIn), this.openOut, u, null) : enc.openReply(u, { fh: 0 });
       case Op.CREATE:
         return ops.create ? then(ops.create(ctx, a as D.CreateIn), (r) => {
           this.checkBacking(r);
           return enc.createReply(u, r, r, t);
-        }) : nosys();
+        }) : nosys(u);
       case Op.READ:
         return ops.read ? then(ops.read(ctx, a as D.ReadIn), (data) => {
           const d = data.length > (a as D.ReadIn).size ? data.subarray(0, (a as D.ReadIn).size) : data;
           return [enc.dataHeader(u, d.length), d as Buffer];
-        }) : nosys();
-      case Op.WRITE: return ops.write ? then(ops.write(ctx, a as D.WriteIn), (n) => enc.writeReply(u, n)) : nosys();
-      case Op.FLUSH: return ops.flush ? then(ops.flush(ctx, a as D.FlushIn), ok) : nosys();
-      case Op.RELEASE: return ops.release ? then(ops.release(ctx, a as D.ReleaseIn), ok) : ok();
-      case Op.RELEASEDIR: return ops.releasedir ? then(ops.releasedir(ctx, a as D.ReleaseIn), ok) : ok();
-      case Op.FSYNC: return ops.fsync ? then(ops.fsync(ctx, a as D.FsyncIn), ok) : nosys();
-      case Op.FSYNCDIR: return ops.fsyncdir ? then(ops.fsyncdir(ctx, a as D.FsyncIn), ok) : nosys();
+        }) : nosys(u);
+      case Op.WRITE: return ops.write ? reply(ops.write(ctx, a as D.WriteIn), writeOut, u, null) : nosys(u);
+      case Op.FLUSH: return ops.flush ? reply(ops.flush(ctx, a as D.FlushIn), emptyOut, u, null) : nosys(u);
+      case Op.RELEASE: return ops.release ? reply(ops.release(ctx, a as D.ReleaseIn), emptyOut, u, null) : emptyOut(u);
+      case Op.RELEASEDIR: return ops.releasedir ? reply(ops.releasedir(ctx, a as D.ReleaseIn), emptyOut, u, null) : emptyOut(u);
+      case Op.FSYNC: return ops.fsync ? reply(ops.fsync(ctx, a as D.FsyncIn), emptyOut, u, null) : nosys(u);
+      case Op.FSYNCDIR: return ops.fsyncdir ? reply(ops.fsyncdir(ctx, a as D.FsyncIn), emptyOut, u, null) : nosys(u);
       case Op.READDIR:
         return ops.readdir ? then(ops.readdir(ctx, a as D.ReadIn),
-          (list) => enc.dataReply(u, enc.packDirents(list, (a as D.ReadIn).size).data)) : nosys();
-      case Op.READDIRPLUS: return ops.readdir ? this.readdirplus(ctx, a as D.ReadIn) : nosys();
+          (list) => enc.dataReply(u, enc.packDirents(list, (a as D.ReadIn).size).data)) : nosys(u);
+      case Op.READDIRPLUS: return ops.readdir ? this.readdirplus(ctx, a as D.ReadIn) : nosys(u);
       case Op.STATFS:
         return ops.statfs ? then(ops.statfs(ctx, a as D.NodeIn), (s) => enc.statfsReply(u, s))
           : enc.statfsReply(u, { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 0 });
-      case Op.ACCESS: return ops.access ? then(ops.access(ctx, a as D.AccessIn), ok) : nosys();
+      case Op.ACCESS: return ops.access ? reply(ops.access(ctx, a as D.AccessIn), emptyOut, u, null) : nosys(u);
       case Op.GETXATTR:
-        return ops.getxattr ? then(ops.getxattr(ctx, a as D.GetxattrIn),
-          (v) => sizedReply(u, (a as D.GetxattrIn).size, v)) : nosys();
+        return ops.getxattr ? reply(ops.getxattr(ctx, a as D.GetxattrIn), sizedOut, u, (a as D.GetxattrIn).size) : nosys(u);
       case Op.LISTXATTR:
         return ops.listxattr ? then(ops.listxattr(ctx, a as D.ListxattrIn),
-          (names) => sizedReply(u, (a as D.ListxattrIn).size, packNames(names))) : nosys();
-      case Op.SETXATTR: return ops.setxattr ? then(ops.setxattr(ctx, a as D.SetxattrIn), ok) : nosys();
-      case Op.REMOVEXATTR: return ops.removexattr ? then(ops.removexattr(ctx, a as D.NameIn), ok) : nosys();
-      case Op.FALLOCATE: return ops.fallocate ? then(ops.fallocate(ctx, a as D.FallocateIn), ok) : nosys();
-      case Op.LSEEK: return ops.lseek ? then(ops.lseek(ctx, a as D.LseekIn), (o) => enc.lseekReply(u, o)) : nosys();
+          (names) => sizedReply(u, (a as D.ListxattrIn).size, packNames(names))) : nosys(u);
+      case Op.SETXATTR: return ops.setxattr ? reply(ops.setxattr(ctx, a as D.SetxattrIn), emptyOut, u, null) : nosys(u);
+      case Op.REMOVEXATTR: return ops.removexattr ? reply(ops.removexattr(ctx, a as D.NameIn), emptyOut, u, null) : nosys(u);
+      case Op.FALLOCATE: return ops.fallocate ? reply(ops.fallocate(ctx, a as D.FallocateIn), emptyOut, u, null) : nosys(u);
+      case Op.LSEEK: return ops.lseek ? then(ops.lseek(ctx, a as D.LseekIn), (o) => enc.lseekReply(u, o)) : nosys(u);
       case Op.COPY_FILE_RANGE:
-        return ops.copyFileRange ? then(ops.copyFileRange(ctx, a as D.CopyFileRangeIn), (n) => enc.writeReply(u, n)) : nosys();
-      default: return nosys();
+        return ops.copyFileRange ? reply(ops.copyFileRange(ctx, a as D.CopyFileRangeIn), writeOut, u, null) : nosys(u);
+      default: return nosys(u);
     }
   }
 
@@ -366,10 +388,11 @@ export class FuseSession {
     }
   }
 
-  private openReply(u: number, o: enc.OpenOut): Buffer {
+  /** The OPEN/OPENDIR reply builder (made once: a bound arrow). */
+  private readonly openOut = (u: number, o: enc.OpenOut): Reply => {
     this.checkBacking(o);
     return enc.openReply(u, o);
-  }
+  };
 
   private async readdirplus(ctx: FuseContext, a: D.ReadIn): Promise<Buffer> {
     const list = await this.ops.readdir!(ctx, a);

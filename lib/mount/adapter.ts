@@ -20,14 +20,6 @@ export interface CacheTimeouts {
 }
 
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
-/**
- * The answer to most GETXATTRs (ls -l asks every file for security.selinux and its ACLs): one
- * shared errno-carrying object, not an Error made (with its message) for each of them.
- */
-const NO_DATA = Object.freeze({ code: 'ENODATA', errno: sys.codeErrno('ENODATA')! });
-const throwNoData = (): never => {
-  throw NO_DATA;
-};
 /** The answer to OPEN under kernel opens: the kernel then opens files itself and never asks again. */
 const NO_OPEN = Object.freeze({ code: 'ENOSYS', errno: sys.codeErrno('ENOSYS')! });
 const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
@@ -542,9 +534,10 @@ export class OverlayFuseOps implements FuseOperations {
     /* permission checks are the kernel's (default_permissions) */
   }
 
-  getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer {
-    if (this.override !== null && a.name === this.override.xattr) throw NO_DATA;
-    return this.ov.findXattr(this.path(a.nodeid), a.name) ?? throwNoData();
+  /** null: no such attribute (ENODATA, the answer to most: ls -l asks every file for its ACLs). */
+  getxattr(_ctx: FuseContext, a: fuse.GetxattrIn): Buffer | null {
+    if (this.override !== null && a.name === this.override.xattr) return null;
+    return this.ov.findXattr(this.path(a.nodeid), a.name);
   }
 
   listxattr(_ctx: FuseContext, a: fuse.ListxattrIn): string[] {

@@ -28,6 +28,14 @@ test('out header + entry_out: lengths and offsets', () => {
   assert.is(b.readUInt32LE(a + 76), 0x0801); assert.is(b.readUInt32LE(a + 80), 4096);
 });
 
+test('signed 64-bit times round-trip through the two-halves writer', () => {
+  const b = Buffer.alloc(8);
+  for (const v of [0, 1, -1, -2, 2 ** 32, -(2 ** 32), 2 ** 32 + 5, -(2 ** 32) - 5, 1700000000, -1700000000, 2 ** 53 - 1, -(2 ** 53) + 1, -0.5, 3.9]) {
+    E.writeI64(b, 0, v);
+    assert.is(b.readBigInt64LE(0), BigInt(Math.trunc(v)), String(v));
+  }
+});
+
 test('error reply negates errno', () => {
   const b = E.errorReply(5, 2);
   assert.is(b.readInt32LE(4), -2);
