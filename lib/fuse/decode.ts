@@ -268,11 +268,11 @@ export interface Request<T = unknown> { header: InHeader; args: T }
 
 /**
  * Decode the request in buf[0, len). Throws DecodeError on malformed input; unknown opcodes
- * decode to { nodeid } (the session answers them ENOSYS).
+ * decode to { nodeid } (the session answers them ENOSYS). `header`: decodeHeader(buf), when the
+ * caller has it already.
  */
-export function decodeRequest(buf: Buffer, len = buf.length, opts: DecodeOpts = {}): Request {
+export function decodeRequest(buf: Buffer, len = buf.length, opts: DecodeOpts = {}, header: InHeader = decodeHeader(buf)): Request {
   const b = len === buf.length ? buf : buf.subarray(0, len);
-  const header = decodeHeader(b);
   if (header.len !== len) throw new DecodeError(`length mismatch: header ${header.len}, read ${len}`);
   // extensions (security context, supplementary groups) sit at the end: not part of the args
   const end = len - header.totalExtlen * 8;

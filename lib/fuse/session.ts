@@ -235,7 +235,7 @@ export class FuseSession {
     let h: InHeader | undefined;
     try {
       h = decodeHeader(buf);
-      const req = decodeRequest(buf, len, this.decodeOpts);
+      const req = decodeRequest(buf, len, this.decodeOpts, h);
       this.dispatch(req.header, req.args, t0);
     } catch (e) {
       this.log(`bad request${h ? ` ${opName(h.opcode)} #${h.unique}` : ''}: ${(e as Error).message}`);
