@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { LruMap } from './lru';
 import type { OverlayConfig } from './config';
 import type { DirIndex } from './dir-index';
 import { LayerStack } from './layers';
@@ -28,11 +29,11 @@ export class OverlayContext {
   readonly xattrs: OverlayXattrs;
   readonly inodes = new InodeNumbers();
   /** Merged path -> node. Layers do not change under us except through the engine, which invalidates. */
-  readonly nodes: LRUCache<string, OverlayNode>;
+  readonly nodes: LruMap<string, OverlayNode>;
   /** Lookups per merged directory not yet indexed (its index is built after a few). */
-  readonly dirLookups: LRUCache<string, number>;
+  readonly dirLookups: LruMap<string, number>;
   /** Merged paths known not to exist. */
-  readonly negative: LRUCache<string, true>;
+  readonly negative: LruMap<string, true>;
   /** Merged directory path -> which layer holds which name (bounded by names held). */
   readonly dirIndexes: LRUCache<string, DirIndex>;
   readonly stats: EngineStats = {
@@ -55,9 +56,9 @@ export class OverlayContext {
       this.stack.close();
       throw err;
     }
-    this.nodes = new LRUCache({ max: config.cache.nodes });
-    this.negative = new LRUCache({ max: Math.max(1, config.cache.nodes >> 2) });
-    this.dirLookups = new LRUCache({ max: 4096 });
+    this.nodes = new LruMap(config.cache.nodes);
+    this.negative = new LruMap(Math.max(1, config.cache.nodes >> 2));
+    this.dirLookups = new LruMap(4096);
     this.dirIndexes = new LRUCache({
       maxSize: config.cache.dirIndexNames,
       sizeCalculation: (index) => Math.max(1, index.names.length),
@@ -98,7 +99,7 @@ export class OverlayContext {
     this.generation++;
     if (path === '') this.root = null;
     const under = path === '' ? '' : path + '/';
-    for (const cache of [this.nodes, this.negative, this.dirIndexes] as LRUCache<string, object>[]) {
+    for (const cache of [this.nodes, this.negative, this.dirIndexes] as { keys(): Iterable<string>; delete(k: string): boolean }[]) {
       for (const key of [...cache.keys()]) if (key === path || key.startsWith(under)) cache.delete(key);
     }
     this.stack.forgetUpperDirs(path);

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { LruMap } from './lru';
 import * as sys from '../sys';
 
 /**
@@ -14,7 +14,7 @@ export class Layer {
     readonly index: number,
     readonly root: string,
     readonly isUpper: boolean,
-    private readonly dirFds: LRUCache<string, number>,
+    private readonly dirFds: LruMap<string, number>,
     /** The work dir's index of copied-up hard links: written by us, not a layer of the view. */
     readonly isIndex = false,
   ) {
@@ -49,10 +49,10 @@ export class LayerStack {
   readonly layers: Layer[];
   readonly upper: Layer | null;
   readonly lowers: Layer[];
-  private readonly dirFds: LRUCache<string, number>;
+  private readonly dirFds: LruMap<string, number>;
 
   constructor(lower: string[], upper: string | null, maxDirFds: number) {
-    this.dirFds = new LRUCache<string, number>({ max: maxDirFds, dispose: (fd) => sys.close(fd) });
+    this.dirFds = new LruMap<string, number>(maxDirFds, (fd) => sys.close(fd));
     const layers: Layer[] = [];
     try {
       if (upper !== null) layers.push(new Layer(0, upper, true, this.dirFds));

@@ -1,7 +1,7 @@
 import * as sys from '../sys';
 import { O, S } from '../sys';
 import { hasCode } from './errors';
-import { LRUCache } from 'lru-cache';
+import { LruMap } from './lru';
 import { Layer } from './layers';
 import { FilePool } from './file-pool';
 
@@ -35,7 +35,7 @@ export class WorkDir {
         }
       }
       this.fd = sys.openBeneath(rootFd, 'work', O.PATH | O.DIRECTORY);
-      this.index = new Layer(INDEX_LAYER, `${root}/index`, false, new LRUCache<string, number>({ max: 1 }), true);
+      this.index = new Layer(INDEX_LAYER, `${root}/index`, false, new LruMap<string, number>(1, (fd) => sys.close(fd)), true);
     } finally {
       sys.close(rootFd);
     }
