@@ -75,9 +75,23 @@ export const body = {
     b.writeBigUInt64LE(BigInt(newParent), 0);
     b.writeUInt32LE(flags, 8);
   }, names(name, newName)),
-  /** chmod (mode) and utimes (times in seconds), as set in `valid`. */
-  setattr: (a: { mode?: number; mtimeSec?: number; atimeSec?: number; size?: number }) => fixed(SIZE.SETATTR_IN, (b) => {
+  /** fsync of an open file (datasync: fdatasync). */
+  fsync: (fh: number, datasync = false) => fixed(SIZE.FSYNC_IN, (b) => {
+    b.writeBigUInt64LE(BigInt(fh), 0);
+    b.writeUInt32LE(datasync ? 1 : 0, 8);
+  }),
+  /** chmod (mode), chown (uid, gid: with KILL_SUIDGID, as the kernel sends it), utimes (seconds), truncate (size). */
+  setattr: (a: { mode?: number; mtimeSec?: number; atimeSec?: number; size?: number; uid?: number; gid?: number }) => fixed(SIZE.SETATTR_IN, (b) => {
     let valid = 0;
+    if (a.uid !== undefined || a.gid !== undefined) valid |= FATTR.KILL_SUIDGID;
+    if (a.uid !== undefined) {
+      valid |= FATTR.UID;
+      b.writeUInt32LE(a.uid, 76);
+    }
+    if (a.gid !== undefined) {
+      valid |= FATTR.GID;
+      b.writeUInt32LE(a.gid, 80);
+    }
     if (a.size !== undefined) {
       valid |= FATTR.SIZE;
       b.writeBigUInt64LE(BigInt(a.size), 16);

@@ -45,8 +45,10 @@ export interface WarmUpReport {
 }
 
 const DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
+/** Files the write side makes (each some 15 requests: enough calls for V8 to optimize that path). */
+const WRITE_ROUNDS = 120;
 
-interface Entry { nodeid: number; name: string; type: number }
+interface Entry { nodeid: number; name: string; type: number; parent?: number }
 
 /** Requests to a session that is not on a device: each call resolves with the reply. */
 class Feeder {
@@ -212,7 +214,7 @@ async function readSide(f: Feeder, budget: number): Promise<Entry[]> {
           if (fh !== 0) await f.call(Op.RELEASE, e.nodeid, body.release(fh));
         }
         if (small.length < 8) {
-          small.push(e); // its references are kept: the write side copies it up
+          small.push({ ...e, parent: dir }); // its references are kept: the write side copies it up
           continue;
         }
       }
@@ -223,38 +225,64 @@ async function readSide(f: Feeder, budget: number): Promise<Entry[]> {
   return small;
 }
 
-/** What a package manager does: create, write, chmod, utimes, rename, link, unlink, copy-ups. */
+/**
+ * What a package manager does (dpkg -i, as the kernel forwards it): per file a create of NAME.new
+ * (the kernel asks security.capability at its write and at its chown), chown, chmod, utimes, a
+ * rename over the old file; hard links, symlinks, unlinks, directories made and removed; then its database's way with lower files: copy-ups for writing, chmod (metadata only), a rename
+ * and an unlink of lower files (whiteouts), all in the scratch upper layer.
+ */
 async function writeSide(f: Feeder, lowerFiles: Entry[]): Promise<void> {
   const dir = await f.call(Op.MKDIR, 1, body.mkdir('layerfs-warm-up', 0o755));
   if (failed(dir)) return;
   const d = nodeidOf(dir);
-  for (let i = 0; i < 40; i++) {
-    const created = await f.call(Op.CREATE, d, body.create(`f${i}`, sys.O.WRONLY | sys.O.CREAT | sys.O.EXCL, 0o100644));
+  const capability = body.getxattr('security.capability', 0);
+  for (let i = 0; i < WRITE_ROUNDS; i++) {
+    const created = await f.call(Op.CREATE, d, body.create(`f${i}.new`, sys.O.WRONLY | sys.O.CREAT | sys.O.EXCL, 0o100644));
     if (failed(created)) continue;
     const node = nodeidOf(created);
     const fh = fhOf(created, SIZE.OUT_HEADER + SIZE.ENTRY_OUT);
+    await f.call(Op.GETXATTR, node, capability);
     await f.call(Op.WRITE, node, body.write(fh, 0, Buffer.alloc(512, 0x61)));
+    await f.call(Op.GETXATTR, node, capability);
+    await f.call(Op.SETATTR, node, body.setattr({ uid: 0, gid: 0 }));
+    await f.call(Op.SETATTR, node, body.setattr({ mode: 0o100600 }));
+    await f.call(Op.SETATTR, node, body.setattr({ atimeSec: 1, mtimeSec: 1 }));
     await f.call(Op.RELEASE, node, body.release(fh, sys.O.WRONLY));
-    await f.call(Op.SETATTR, node, body.setattr({ mode: 0o100600, atimeSec: 1, mtimeSec: 1 }));
     await f.call(Op.GETATTR, node, body.getattr());
-    await f.call(Op.RENAME2, d, body.rename2(d, `f${i}`, `g${i}`));
+    // The second round's files replace the first's: a rename over an existing name.
+    await f.call(Op.RENAME2, d, body.rename2(d, `f${i}.new`, `g${i % (WRITE_ROUNDS / 2)}`));
     const link = await f.call(Op.LINK, d, body.link(node, `h${i}`));
     if (!failed(link)) await f.call(Op.UNLINK, d, body.name(`h${i}`));
     const sym = await f.call(Op.SYMLINK, d, body.symlink(`s${i}`, `g${i}`));
     if (!failed(sym)) await f.call(Op.READLINK, nodeidOf(sym));
     await f.call(Op.UNLINK, d, body.name(`s${i}`));
-    await f.call(Op.UNLINK, d, body.name(`g${i}`));
+    await f.call(Op.LOOKUP, d, body.name(`f${i}.dpkg-tmp`));
+    if (i % 4 === 0) {
+      const sub = await f.call(Op.MKDIR, d, body.mkdir(`d${i}`, 0o755));
+      if (!failed(sub)) await f.call(Op.RMDIR, d, body.name(`d${i}`));
+    }
   }
-  // Copy-ups of small lower files: data (open for writing) and metadata only (chmod).
+  for (let i = 0; i < WRITE_ROUNDS / 2; i++) await f.call(Op.UNLINK, d, body.name(`g${i}`));
+  // Lower files: copy-ups of data (open for writing, truncating) and of metadata only (chmod),
+  // a rename and an unlink (a whiteout each).
   for (const [i, e] of lowerFiles.entries()) {
     const st = await f.call(Op.GETATTR, e.nodeid, body.getattr());
     if (failed(st) || st.readBigUInt64LE(SIZE.OUT_HEADER + 16 + 8) > 64n * 1024n) continue; // attr.size
-    if (i % 2 === 0) {
-      const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.WRONLY));
-      if (!failed(open)) await f.call(Op.RELEASE, e.nodeid, body.release(fhOf(open), sys.O.WRONLY));
-      else await f.call(Op.WRITE, e.nodeid, body.write(0, 0, Buffer.alloc(1, 0x61))); // kernel opens: copied up at the first write
-    } else {
-      await f.call(Op.SETATTR, e.nodeid, body.setattr({ mode: 0o100600 }));
+    switch (i % 4) {
+      case 0: {
+        const open = await f.call(Op.OPEN, e.nodeid, body.open(sys.O.WRONLY | sys.O.TRUNC));
+        if (!failed(open)) await f.call(Op.RELEASE, e.nodeid, body.release(fhOf(open), sys.O.WRONLY));
+        else await f.call(Op.WRITE, e.nodeid, body.write(0, 0, Buffer.alloc(1, 0x61))); // kernel opens: copied up at the first write
+        break;
+      }
+      case 1:
+        await f.call(Op.SETATTR, e.nodeid, body.setattr({ mode: 0o100600 }));
+        break;
+      case 2:
+        if (e.parent !== undefined) await f.call(Op.RENAME2, e.parent, body.rename2(e.parent, e.name, `${e.name}.warm-up-old`));
+        break;
+      default:
+        if (e.parent !== undefined) await f.call(Op.UNLINK, e.parent, body.name(e.name));
     }
   }
   await f.call(Op.RMDIR, 1, body.name('layerfs-warm-up'));

@@ -37,6 +37,9 @@ test('setattr: only the fields given are valid', () => {
     nodeid: 2, valid: 1 | 8 | 32, killSuidgid: false, mode: 0o100600, mtime: { sec: 5, nsec: 0 }, size: 10,
   });
   assert.equal(decode(Op.SETATTR, 2, body.setattr({ atimeSec: 7 })).args, { nodeid: 2, valid: 16, killSuidgid: false, atime: { sec: 7, nsec: 0 } });
+  // chown as the kernel sends it: owner fields plus KILL_SUIDGID
+  assert.equal(decode(Op.SETATTR, 2, body.setattr({ uid: 0, gid: 100 })).args, { nodeid: 2, valid: 2 | 4 | 2048, killSuidgid: true, uid: 0, gid: 100 });
+  assert.equal(decode(Op.FSYNC, 2, body.fsync(15, true)).args, { nodeid: 2, fh: 15, datasync: true });
 });
 
 test.run();
