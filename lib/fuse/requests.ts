@@ -36,6 +36,15 @@ function fixed(size: number, fill: (b: Buffer) => void, tail?: Buffer): Buffer {
 
 /** Bodies by operation. */
 export const body = {
+  /** What the kernel offers at INIT (protocol 7.minor; `flags` as 64 bits, split into flags and flags2). */
+  init: (flags: bigint, minor = 45) => fixed(SIZE.INIT_IN, (b) => {
+    const high = Number(flags >> 32n) >>> 0;
+    b.writeUInt32LE(7, 0);
+    b.writeUInt32LE(minor, 4);
+    b.writeUInt32LE(128 * 1024, 8);
+    b.writeUInt32LE((Number(flags & 0xffffffffn) | (high !== 0 ? 1 << 30 : 0)) >>> 0, 12);
+    b.writeUInt32LE(high, 16);
+  }),
   name: (name: string) => names(name),
   getattr: (fh?: number) => fixed(SIZE.GETATTR_IN, (b) => {
     if (fh !== undefined) {

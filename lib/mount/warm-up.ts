@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Overlay } from '../engine';
 import { FuseSession } from '../fuse';
-import { Op, SIZE, opName } from '../fuse/protocol';
+import { INIT, Op, SIZE, opName } from '../fuse/protocol';
 import { body, request } from '../fuse/requests';
 import * as sys from '../sys';
 import { OverlayFuseOps } from './adapter';
@@ -33,6 +33,12 @@ export interface WarmUpOptions {
   quietMs?: number;
   /** The mount's kernel opens (MountOptions.opens): READ and WRITE by node, no OPEN. */
   kernelOpens?: boolean;
+  /**
+   * The mount hands open files to the kernel (passthrough): OPENs then answer backing ids, made-up
+   * ones here (the session negotiates passthrough with a made-up INIT), so that this path of OPEN,
+   * CREATE and RELEASE is warmed too.
+   */
+  passthrough?: boolean;
   /** Stops the warm-up where it is (its scratch removed), e.g. when its mount is unmounted. */
   signal?: AbortSignal;
 }
@@ -41,6 +47,8 @@ export interface WarmUpReport {
   requests: number;
   /** Error replies by operation and errno code (GETXATTR of a missing name answers ENODATA). */
   errors: Record<string, number>;
+  /** Files handed to the (made-up) passthrough. */
+  passthroughOpens: number;
   ms: number;
 }
 
@@ -60,8 +68,10 @@ class Feeder {
   readonly errors: Record<string, number> = {};
   private sliceStart = Date.now();
 
-  constructor(ops: OverlayFuseOps, private readonly sliceMs: number, readonly quiet: () => Promise<void>, private readonly signal?: AbortSignal) {
+  constructor(ops: OverlayFuseOps, private readonly sliceMs: number, readonly quiet: () => Promise<void>, private readonly signal?: AbortSignal,
+    passthrough = false) {
     this.session = new FuseSession(-1, ops, {
+      passthrough,
       log: () => undefined,
       writeReply: (out) => {
         const reply = Array.isArray(out) ? Buffer.concat(out) : out;
@@ -152,6 +162,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
   let scratch: string | null = null;
   let ov: Overlay | null = null;
   let feeder: Feeder | null = null;
+  let passthroughOpens = 0;
   // A server stopped (SIGTERM exits the process) in the middle of it must not leave the scratch behind.
   const removeScratch = () => {
     if (scratch !== null) fs.rmSync(scratch, { recursive: true, force: true });
@@ -169,7 +180,10 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
       cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
     const ops = new OverlayFuseOps(ov);
     ops.kernelOpens = options.kernelOpens === true;
-    feeder = new Feeder(ops, options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal);
+    const passthrough = options.passthrough === true && !ops.kernelOpens;
+    if (passthrough) ops.passthrough = { open: () => ++passthroughOpens, close: () => undefined };
+    feeder = new Feeder(ops, options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal, passthrough);
+    if (passthrough) await feeder.call(Op.INIT, 0, body.init(INIT.PASSTHROUGH | INIT.INIT_EXT));
     await feeder.quiet(); // the first workload often starts right after the mount
     const smallFiles = await readSide(feeder, budget);
     await writeSide(feeder, smallFiles);
@@ -184,7 +198,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
       /* ignore */
     }
   }
-  return { requests: feeder?.count ?? 0, errors: feeder?.errors ?? {}, ms: Date.now() - started };
+  return { requests: feeder?.count ?? 0, errors: feeder?.errors ?? {}, passthroughOpens, ms: Date.now() - started };
 }
 
 /** A breadth-first walk as ls -lR, find and a loader do it; returns some small lower files. */

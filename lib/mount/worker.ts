@@ -45,5 +45,5 @@ const options = workerData as MountOptions & { debugLog?: boolean };
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
   // After 'ready': its set-up (scratch directory, throwaway engine) is synchronous.
-  if (options.warmUp === true) warming = warmUp({ lower: options.lower, kernelOpens: server.stats().opens === 'kernel', activity: () => server.requestsReceived(), signal: stopWarmUp.signal });
+  if (options.warmUp === true) warming = warmUp({ lower: options.lower, kernelOpens: server.stats().opens === 'kernel', passthrough: server.stats().passthrough, activity: () => server.requestsReceived(), signal: stopWarmUp.signal });
 })();

@@ -1,7 +1,7 @@
 /** lib/fuse/requests.ts builds what the kernel sends: every request decodes back to what was built. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeRequest, Op } from '../../lib/fuse';
+import { decodeRequest, INIT, Op } from '../../lib/fuse';
 import { body, request } from '../../lib/fuse/requests';
 
 const decode = (op: Op, nodeid: number, b?: Buffer) => decodeRequest(request(op, 9, nodeid, b, { uid: 5, gid: 6, pid: 7 }));
@@ -30,6 +30,13 @@ test('fixed-size bodies with a name or data after them', () => {
   assert.is(w.data.toString(), 'data');
   assert.is(w.offset, 100);
   assert.is(w.fh, 14);
+});
+
+test('init: 64-bit flags travel split, with INIT_EXT', () => {
+  const a = decode(Op.INIT, 0, body.init(INIT.PASSTHROUGH | INIT.ASYNC_READ)).args as { major: number; minor: number; flags: bigint };
+  assert.is(a.major, 7);
+  assert.is(a.minor, 45);
+  assert.is(a.flags, INIT.PASSTHROUGH | INIT.ASYNC_READ | INIT.INIT_EXT);
 });
 
 test('setattr: only the fields given are valid', () => {

@@ -26,12 +26,17 @@ test('a warm-up reads and writes through the whole request path, and changes not
   try {
     const before = set.lower.map((l) => snapshotMount(l));
     const scratchBefore = scratchDirs();
-    const report = await warmUp({ lower: set.lower });
-    assert.ok(report.requests > 400, `requests: ${report.requests}`);
-    // The only error answers are the ones real workloads get too: a missing security.selinux.
-    assert.equal(Object.keys(report.errors), ['GETXATTR ENODATA']);
-    assert.equal(set.lower.map((l) => snapshotMount(l)), before, 'the lower layers are untouched');
-    assert.equal(scratchDirs(), scratchBefore, 'no scratch directory left');
+    // served opens, then opens handed to the kernel (made-up backing ids on a made-up INIT)
+    for (const passthrough of [false, true]) {
+      const report = await warmUp({ lower: set.lower, passthrough });
+      assert.ok(report.requests > 400, `requests: ${report.requests}`);
+      // The only error answers are the ones real workloads get too: a missing security.selinux.
+      assert.equal(Object.keys(report.errors), ['GETXATTR ENODATA'], `passthrough ${passthrough}`);
+      if (passthrough) assert.ok(report.passthroughOpens > 10, `passthrough opens: ${report.passthroughOpens}`);
+      else assert.is(report.passthroughOpens, 0);
+      assert.equal(set.lower.map((l) => snapshotMount(l)), before, 'the lower layers are untouched');
+      assert.equal(scratchDirs(), scratchBefore, 'no scratch directory left');
+    }
   } finally {
     set.remove();
   }
