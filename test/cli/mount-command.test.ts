@@ -121,7 +121,7 @@ test('SIGUSR1: the server logs each mount\'s statistics, time per request includ
   }
 });
 
-test('mount -t fuse.layerfs through mount.fuse3 (layerfs installed as /usr/local/bin/layerfs)', async () => {
+test('mount -t fuse.layerfs, and mount.fuse3 as containerd runs it for type fuse3.layerfs (layerfs installed as /usr/local/bin/layerfs)', async () => {
   // mount(8) runs helpers with a fixed PATH; /usr/local/bin is in it, so that is where the docs install us.
   const s = sampleSet();
   const link = '/usr/local/bin/layerfs';
@@ -129,12 +129,20 @@ test('mount -t fuse.layerfs through mount.fuse3 (layerfs installed as /usr/local
   try {
     if (previous !== null) fs.unlinkSync(link);
     fs.symlinkSync(LAUNCHER, link);
-    execFileSync('mount', ['-t', 'fuse.layerfs', 'overlay', s.mnt, '-o', s.opts], { stdio: 'pipe' });
-    assert.ok(mounted(s.mnt));
-    assert.is(fs.readFileSync(path.join(s.mnt, 'etc/app.conf'), 'utf8'), 'top');
-    assert.match(fs.readFileSync('/proc/mounts', 'utf8'), new RegExp(`overlay ${s.mnt} fuse.layerfs`));
-    execFileSync('umount', [s.mnt]);
-    assert.not.ok(mounted(s.mnt));
+    const commands: [string, string[]][] = [
+      ['mount', ['-t', 'fuse.layerfs', 'overlay', s.mnt, '-o', s.opts]],
+      // containerd (mount type fuse3.layerfs, as its fuse-overlayfs snapshotter uses fuse3.fuse-overlayfs)
+      // strips the "fuse3." prefix and runs the helper itself
+      ['mount.fuse3', ['overlay', s.mnt, '-o', s.opts, '-t', 'layerfs']],
+    ];
+    for (const [cmd, args] of commands) {
+      execFileSync(cmd, args, { stdio: 'pipe' });
+      assert.ok(mounted(s.mnt), cmd);
+      assert.is(fs.readFileSync(path.join(s.mnt, 'etc/app.conf'), 'utf8'), 'top');
+      assert.match(fs.readFileSync('/proc/mounts', 'utf8'), new RegExp(`overlay ${s.mnt} fuse.layerfs`));
+      execFileSync('umount', [s.mnt]);
+      assert.not.ok(mounted(s.mnt), cmd);
+    }
   } finally {
     await cleanup(s.mnt);
     fs.rmSync(link, { force: true });
