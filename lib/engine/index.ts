@@ -10,3 +10,4 @@ export { OverlayNode } from './node';
 export type { RealEntry } from './node';
 export type { Caller } from './creds';
 export { ACL_ACCESS, ACL_DEFAULT } from './acl';
+export { LruMap } from './lru';

@@ -56,6 +56,13 @@ export class LruMap<K, V> {
     return this;
   }
 
+  /** Removes the entry of `key` and returns its value, without disposing of it (the caller takes it). */
+  take(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) this.map.delete(key);
+    return v;
+  }
+
   delete(key: K): boolean {
     const v = this.map.get(key);
     if (v === undefined) return false;

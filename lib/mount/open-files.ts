@@ -13,8 +13,7 @@
  *     read fastest there).
  */
 import * as fs from 'node:fs';
-import { LRUCache } from 'lru-cache';
-import { wantsWrite, type FileHandle } from '../engine';
+import { LruMap, wantsWrite, type FileHandle } from '../engine';
 import type { OpenOut } from '../fuse';
 import { FOPEN } from '../fuse/protocol';
 import * as sys from '../sys';
@@ -73,10 +72,8 @@ const outOfDescriptors = (err: unknown) => {
   return code === 'EMFILE' || code === 'ENFILE';
 };
 
-/** A parked handle pushed out of its cache is closed; one taken out to serve an open ('delete') is not. */
-function closeUnlessTaken(h: FileHandle, _nodeid: number, reason: string): void {
-  if (reason !== 'delete') h.close();
-}
+/** A parked handle pushed out of its cache (or cleared) is closed; one taken out to serve an open is not. */
+const closeParkedHandle = (h: FileHandle): void => h.close();
 
 const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
 const readable = (h: FileHandle) => (h.flags & ACCESS_MODE) !== sys.O.WRONLY;
@@ -100,8 +97,8 @@ export class OpenFiles {
    * deleted. Handles on upper files are few: an upper file unlinked while one is parked keeps its
    * blocks until the handle goes.
    */
-  private readonly parkedLower = new LRUCache<number, FileHandle>({ max: PARKED_LOWER_MAX, dispose: closeUnlessTaken });
-  private readonly parkedUpper = new LRUCache<number, FileHandle>({ max: PARKED_UPPER_MAX, dispose: closeUnlessTaken });
+  private readonly parkedLower = new LruMap<number, FileHandle>(PARKED_LOWER_MAX, closeParkedHandle);
+  private readonly parkedUpper = new LruMap<number, FileHandle>(PARKED_UPPER_MAX, closeParkedHandle);
   /**
    * Kernel opens (no OPEN round trips): each node's own open files, by node id, the least recently
    * used node first; per node newest first. The newest serves the node's READs and WRITEs; older
@@ -261,10 +258,7 @@ export class OpenFiles {
 
   /** The parked handle of `nodeid`, taken out of the parking (not closed). */
   private takeParked(nodeid: number): FileHandle | undefined {
-    const parked = this.parkedLower.has(nodeid) ? this.parkedLower : this.parkedUpper;
-    const h = parked.get(nodeid);
-    if (h !== undefined) parked.delete(nodeid); // dispose reason 'delete': left open
-    return h;
+    return this.parkedLower.take(nodeid) ?? this.parkedUpper.take(nodeid);
   }
 
   /**
@@ -375,10 +369,7 @@ export class OpenFiles {
   }
 
   private closeParked(): void {
-    for (const cache of [this.parkedLower, this.parkedUpper]) {
-      const parked = [...cache.values()];
-      cache.clear(); // disposes with reason 'delete', which does not close
-      for (const h of parked) h.close();
-    }
+    this.parkedLower.clear(); // closes each
+    this.parkedUpper.clear();
   }
 }

@@ -35,6 +35,16 @@ test('dispose runs for deleted, replaced and cleared values, not for a value set
   assert.is(m.get('x'), undefined);
 });
 
+test('take removes an entry without disposing of it', () => {
+  const gone: number[] = [];
+  const m = new LruMap<string, number>(2, (v) => gone.push(v));
+  m.set('a', 1).set('b', 2);
+  assert.is(m.take('a'), 1);
+  assert.is(m.take('a'), undefined);
+  assert.equal(gone, []);
+  assert.equal([...m.keys()], ['b']);
+});
+
 test('max must be at least 1', () => {
   assert.throws(() => new LruMap(0), /max must be >= 1/);
   const one = new LruMap<number, number>(1);
