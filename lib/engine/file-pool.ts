@@ -9,8 +9,10 @@ import { O } from '../sys';
  * overlayfs pays the full price inside every create). So the pool keeps a few files, made 0600 by
  * this process on the addon's job threads (off the request path, usually on an idle CPU), and a create takes
  * one: rename it in with RENAME_NOREPLACE, then give it the times, owner and mode a create would
- * have (dir-ops.ts). The pool starts with the first create (a mount that never creates has no pool
- * files) and refills when half empty. When a fill fails without making a single file (no space, no
+ * have (dir-ops.ts). The pool starts with the START_AFTER-th create (a mount that creates less has
+ * no pool files: a container start creates one or two, /run/.containerenv and /etc/mtab, and 32
+ * files made and removed for them took 2-5 ms of the two CPUs the start waited for) and refills
+ * when half empty. When a fill fails without making a single file (no space, no
  * inodes, a quota) the pool stops for good and creates make their files themselves, as they do
  * whenever the pool is empty. Whatever a killed server leaves in work/ is removed at the next open.
  */
@@ -20,6 +22,9 @@ export interface PooledFile {
   /** open read-write */
   readonly fd: number;
 }
+
+/** Creates made without the pool before it starts. */
+const START_AFTER = 4;
 
 export class FilePool {
   private readonly files: PooledFile[] = [];
@@ -31,6 +36,8 @@ export class FilePool {
   private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
   private closed = false;
+  /** Creates asked for a file so far, until the pool starts. */
+  private asked = 0;
 
   /**
    * @param workFd work/ (any fd on it; the pool opens its own)
@@ -48,6 +55,7 @@ export class FilePool {
   /** A file for a create, or null (the caller creates its own); starts a refill when half empty. */
   take(): PooledFile | null {
     if (this.size === 0) return null;
+    if (this.asked < START_AFTER && ++this.asked < START_AFTER) return null;
     const f = this.files.pop() ?? null;
     if (this.files.length <= this.size / 2) this.fill();
     return f;
