@@ -9,6 +9,8 @@
  *   - `dpkg -i` of a 50-file package inside the container
  *   - dpkg/apt-like metadata work: dpkg -l, dpkg --verify of a few packages, a walk of /usr with stat
  *   node dist/bench/podman.js [--quick] [--steps]   (--steps: also each step timed inside one container)
+ *   node dist/bench/podman.js --starts N   container starts only: N rounds, the order rotated each
+ *     round, with paired figures (20 starts cannot tell a 2% difference from this machine's noise)
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +24,39 @@ const LAUNCHER = path.join(__dirname, '..', '..', 'native-bindings', 'build', 'R
 const LINK = '/usr/local/bin/layerfs';
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 5 : 20;
+const startsAt = process.argv.indexOf('--starts');
+const STARTS_ONLY = startsAt > 0 ? Number(process.argv[startsAt + 1]) : 0;
+if (startsAt > 0 && !(Number.isInteger(STARTS_ONLY) && STARTS_ONLY > 0)) {
+  process.stderr.write('podman bench: --starts needs a number of rounds (e.g. --starts 150)\n');
+  process.exit(2);
+}
+
+/**
+ * `podman run --rm IMAGE true` for each implementation, `rounds` times, the order rotated each
+ * round so that none is always first after the others. Prints medians and, against
+ * fuse-overlayfs, the median of the per-round differences and how often each layerfs column won.
+ */
+function startsOnly(impls: Record<string, Podman>, rounds: number): void {
+  const names = Object.keys(impls);
+  const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < rounds; i++) {
+    const order = names.map((_, k) => names[(k + i) % names.length]);
+    for (const name of order) {
+      times[name].push(timeMs(() => impls[name].run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true'])));
+    }
+  }
+  const fo = times['fuse-overlayfs'];
+  console.log(`\n| container start (\`podman run --rm IMAGE true\`), ${rounds} rounds | median ms | / fuse-overlayfs | median of per-round differences | rounds faster than fuse-overlayfs |`);
+  console.log('|---|---|---|---|---|');
+  for (const name of names) {
+    const diffs = times[name].map((t, i) => t - fo[i]);
+    const wins = diffs.filter((d) => d < 0).length;
+    const cells = name === 'fuse-overlayfs' ? ['-', '-', '-']
+      : [`${(median(times[name]) / median(fo)).toFixed(3)}x`, `${median(diffs).toFixed(1)} ms`, `${wins}/${rounds}`];
+    console.log(`| ${name} | ${median(times[name]).toFixed(1)} | ${cells.join(' | ')} |`);
+  }
+  console.log(`\ncommand: node dist/bench/podman.js --starts ${rounds}`);
+}
 
 function timeMs(fn: () => void): number {
   const t = process.hrtime.bigint();
@@ -74,6 +109,10 @@ function main(): void {
       p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true']); // warm
       impls[name] = p;
       results[name] = { start: [], dpkg: [], metadata: [], dpkgFirst: [], metadataFirst: [] };
+    }
+    if (STARTS_ONLY > 0) {
+      startsOnly(impls, STARTS_ONLY);
+      return;
     }
     for (let i = 0; i < RUNS; i++) {
       for (const name of Object.keys(impls)) {
