@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { startServer, MountOptions, Server } from '../mount/server';
-import { warmUp } from '../mount/warm-up';
+import { warmUp, warmUpOptionsOf } from '../mount/warm-up';
 import type { MountService } from './service';
 import type { CliMount } from './options';
 
@@ -97,7 +97,7 @@ export async function serve(
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
   if (warm !== '0') {
-    void warmUp({ lower: m.lower, kernelOpens: server.stats().opens === 'kernel', passthrough: server.stats().passthrough, requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined, activity: () => server.requestsReceived() });
+    void warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
   }
   if (service !== undefined) {
     service.adopt(server, m);

@@ -55,7 +55,10 @@ export class FilePool {
   /** A file for a create, or null (the caller creates its own); starts a refill when half empty. */
   take(): PooledFile | null {
     if (this.size === 0) return null;
-    if (this.asked < START_AFTER && ++this.asked < START_AFTER) return null;
+    if (this.asked < START_AFTER) {
+      this.asked++;
+      if (this.asked < START_AFTER) return null; // the START_AFTER-th create goes on and starts the pool
+    }
     const f = this.files.pop() ?? null;
     if (this.files.length <= this.size / 2) this.fill();
     return f;

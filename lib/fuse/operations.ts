@@ -77,8 +77,7 @@ export interface FuseOperations {
   fsyncdir?(ctx: FuseContext, a: FsyncIn): MaybePromise<void>;
   statfs?(ctx: FuseContext, a: NodeIn): MaybePromise<FuseStatfs>;
   access?(ctx: FuseContext, a: AccessIn): MaybePromise<void>;
-  /** the whole value; the session answers size queries (a.size 0) and ERANGE; throw ENODATA if absent */
-  /** null: the attribute does not exist (ENODATA, without the cost of a throw) */
+  /** the whole value; the session answers size queries (a.size 0) and ERANGE; null if absent (ENODATA, without the cost of a throw) */
   getxattr?(ctx: FuseContext, a: GetxattrIn): MaybePromise<Uint8Array | null>;
   setxattr?(ctx: FuseContext, a: SetxattrIn): MaybePromise<void>;
   /** the names; the session packs them NUL-terminated and answers size queries and ERANGE */

@@ -16,6 +16,7 @@ import { INIT, Op, SIZE, opName } from '../fuse/protocol';
 import { body, request } from '../fuse/requests';
 import * as sys from '../sys';
 import { OverlayFuseOps } from './adapter';
+import type { Server } from './server';
 
 export interface WarmUpOptions {
   lower: string[];
@@ -41,6 +42,12 @@ export interface WarmUpOptions {
   passthrough?: boolean;
   /** Stops the warm-up where it is (its scratch removed), e.g. when its mount is unmounted. */
   signal?: AbortSignal;
+}
+
+/** What a mount's server tells its warm-up: who opens files, whether passthrough is on, its activity. */
+export function warmUpOptionsOf(server: Server): Pick<WarmUpOptions, 'kernelOpens' | 'passthrough' | 'activity'> {
+  const { opens, passthrough } = server.stats();
+  return { kernelOpens: opens === 'kernel', passthrough, activity: () => server.requestsReceived() };
 }
 
 export interface WarmUpReport {

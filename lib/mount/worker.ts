@@ -1,7 +1,7 @@
 // The mount server's thread: serves one mount, answers the owner's messages, forwards events.
 import { parentPort, workerData } from 'node:worker_threads';
 import { startServer, MountOptions } from './server';
-import { warmUp } from './warm-up';
+import { warmUp, warmUpOptionsOf } from './warm-up';
 
 export type ToWorker = { type: 'unmount' } | { type: 'stats'; id: number };
 export type FromWorker =
@@ -45,5 +45,5 @@ const options = workerData as MountOptions & { debugLog?: boolean };
   });
   post({ type: 'ready', passthrough: server.stats().passthrough });
   // After 'ready': its set-up (scratch directory, throwaway engine) is synchronous.
-  if (options.warmUp === true) warming = warmUp({ lower: options.lower, kernelOpens: server.stats().opens === 'kernel', passthrough: server.stats().passthrough, activity: () => server.requestsReceived(), signal: stopWarmUp.signal });
+  if (options.warmUp === true) warming = warmUp({ lower: options.lower, ...warmUpOptionsOf(server), signal: stopWarmUp.signal });
 })();
