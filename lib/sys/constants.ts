@@ -11,3 +11,4 @@ export const UTIME = native.UTIME;
 export const XATTR = native.XATTR;
 export const SEEK = native.SEEK;
 export const FALLOC = native.FALLOC;
+export const LOCK = native.LOCK;

@@ -108,3 +108,25 @@ export function fstatfs(fd: number): StatFs {
     files: sfs[5], ffree: sfs[6], namelen: sfs[7], frsize: sfs[8], flags: sfs[9],
   };
 }
+
+/**
+ * flock(2) without waiting: true when taken, false when another open file holds a conflicting lock
+ * (EWOULDBLOCK). The kernel drops the lock when the last fd of this open file closes, so a process
+ * killed by SIGKILL leaves no stale lock. `op` is LOCK.SH or LOCK.EX (LOCK.NB is added here).
+ */
+export function tryFlock(fd: number, op: number): boolean {
+  const r = native.flock(fd, op | native.LOCK.NB);
+  if (r === -11 /* EWOULDBLOCK */) return false;
+  check(r, 'flock');
+  return true;
+}
+
+/** flock(2) that waits for the lock on one of the addon's job threads (the event loop runs on). */
+export async function flockAsync(fd: number, op: number): Promise<void> {
+  check(await native.flockAsync(fd, op & ~native.LOCK.NB), 'flock');
+}
+
+/** flock(fd, LOCK_UN). */
+export function unflock(fd: number): void {
+  check(native.flock(fd, native.LOCK.UN), 'flock');
+}

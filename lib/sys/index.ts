@@ -1,6 +1,6 @@
 /** lib/sys: the syscall layer. The only importer of native-bindings (through ./native). */
 export { SysError, check, isSysError, errnoCode, codeErrno, errnoMessage, setErrorStacks, errnoErrorStackLimit } from './errors';
-export { O, AT, RESOLVE, RENAME, S, DT, UTIME, XATTR, SEEK, FALLOC } from './constants';
+export { O, AT, RESOLVE, RENAME, S, DT, UTIME, XATTR, SEEK, FALLOC, LOCK } from './constants';
 export type { Stat } from './stat';
 export { statx, tryStatx, fstat, makedev, major, minor } from './stat';
 export {
@@ -16,6 +16,7 @@ export type { StatFs } from './data';
 export {
   pread, pwrite, copyFileRange, copyFileRangeAsync, ficlone, ficloneAsync, ficloneRange, lseek, fallocate,
   fallocateAsync, fsync, fdatasync, syncfs, fsyncAsync, fdatasyncAsync, syncfsAsync, ftruncate, fstatfs, createFilesAsync,
+  tryFlock, flockAsync, unflock,
 } from './data';
 export type { FuseReader, FuseReaderMode, FuseReaderCallback } from './fuse';
 export {

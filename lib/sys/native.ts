@@ -22,6 +22,7 @@ export interface NativeConstants {
   XATTR: Readonly<Record<'CREATE' | 'REPLACE', number>>;
   SEEK: Readonly<Record<'SET' | 'CUR' | 'END' | 'DATA' | 'HOLE', number>>;
   FALLOC: Readonly<Record<'KEEP_SIZE' | 'PUNCH_HOLE' | 'ZERO_RANGE' | 'COLLAPSE_RANGE' | 'INSERT_RANGE', number>>;
+  LOCK: Readonly<Record<'SH' | 'EX' | 'UN' | 'NB', number>>;
 }
 
 export interface NativeDirEntries { names: string[]; types: Uint8Array; inos: Float64Array }
@@ -83,6 +84,8 @@ export interface NativeAddon extends NativeConstants {
   syncfsAsync(fd: Fd): Promise<Ret>;
   createFilesAsync(dirfd: Fd, prefix: string, count: number, mode: number, cancel?: Int32Array): Promise<Ret[]>;
   ftruncate(fd: Fd, len: number): Ret;
+  flock(fd: Fd, op: number): Ret;
+  flockAsync(fd: Fd, op: number): Promise<Ret>;
   fstatfs(fd: Fd, out: Float64Array): Ret;
   // dir.c
   readdir(dirfd: Fd): NativeDirEntries | Ret;

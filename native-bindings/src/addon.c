@@ -9,6 +9,7 @@
 #include <string.h>
 #include <linux/openat2.h>
 #include <linux/falloc.h>
+#include <sys/file.h>
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -82,6 +83,9 @@ static void init_constants(napi_env env, napi_value exports) {
   C(fa, "KEEP_SIZE", FALLOC_FL_KEEP_SIZE); C(fa, "PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);
   C(fa, "ZERO_RANGE", FALLOC_FL_ZERO_RANGE); C(fa, "COLLAPSE_RANGE", FALLOC_FL_COLLAPSE_RANGE);
   C(fa, "INSERT_RANGE", FALLOC_FL_INSERT_RANGE);
+
+  napi_value lk = group(env, exports, "LOCK");
+  C(lk, "SH", LOCK_SH); C(lk, "EX", LOCK_EX); C(lk, "UN", LOCK_UN); C(lk, "NB", LOCK_NB);
 }
 
 /* strerror(errno) from the C library, for messages when Node has none */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -44,6 +45,8 @@ static int64_t op_fallocate(int fd, int mode, int64_t off, int64_t len) {
 static int64_t op_fsync(int fd) { return fsync(fd) < 0 ? -errno : 0; }
 static int64_t op_fdatasync(int fd) { return fdatasync(fd) < 0 ? -errno : 0; }
 static int64_t op_syncfs(int fd) { return syncfs(fd) < 0 ? -errno : 0; }
+/* flock(2): a lock the kernel drops when the last fd of its open file closes (no stale lock after SIGKILL) */
+static int64_t op_flock(int fd, int op) { return flock(fd, op) < 0 ? -errno : 0; }
 
 /* ---- sync exports ---- */
 
@@ -111,6 +114,14 @@ FD_ONLY(js_fsync, op_fsync)
 FD_ONLY(js_fdatasync, op_fdatasync)
 FD_ONLY(js_syncfs, op_syncfs)
 
+/* flock(fd, op) -> 0 | -errno; op: LOCK_SH | LOCK_EX | LOCK_UN, | LOCK_NB */
+static LFS_FN(js_flock) {
+  LFS_ARGS(2);
+  int32_t fd, op;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i32(env, argv[1], "op", &op)) return NULL;
+  return lfs_int(env, op_flock(fd, op));
+}
+
 static LFS_FN(js_ftruncate) {
   LFS_ARGS(2);
   int32_t fd; int64_t len;
@@ -140,7 +151,7 @@ static LFS_FN(js_fstatfs) {
 
 /* ---- async: one job type, the Promise resolves with result or -errno ---- */
 
-enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS, JOB_CREATE_FILES };
+enum { JOB_CFR, JOB_FICLONE, JOB_FALLOCATE, JOB_FSYNC, JOB_FDATASYNC, JOB_SYNCFS, JOB_CREATE_FILES, JOB_FLOCK };
 
 typedef struct job {
   struct job *next;              /* in the queue */
@@ -208,6 +219,7 @@ static void job_run(job *j) {
     case JOB_FDATASYNC: j->result = op_fdatasync(j->fd); break;
     case JOB_SYNCFS: j->result = op_syncfs(j->fd); break;
     case JOB_CREATE_FILES: op_create_files(j); j->result = 0; break;
+    case JOB_FLOCK: j->result = op_flock(j->fd, j->mode); break;
     default: j->result = -EINVAL;
   }
 }
@@ -427,6 +439,17 @@ FD_ASYNC(js_fsync_async, JOB_FSYNC, "layerfs:fsync")
 FD_ASYNC(js_fdatasync_async, JOB_FDATASYNC, "layerfs:fdatasync")
 FD_ASYNC(js_syncfs_async, JOB_SYNCFS, "layerfs:syncfs")
 
+/* flockAsync(fd, op) -> Promise<0 | -errno>: a blocking wait for a lock, on a job thread */
+static LFS_FN(js_flock_async) {
+  LFS_ARGS(2);
+  int32_t fd, op;
+  if (lfs_arg_i32(env, argv[0], "fd", &fd) || lfs_arg_i32(env, argv[1], "op", &op)) return NULL;
+  job *j = new_job(env, JOB_FLOCK);
+  if (!j) return NULL;
+  j->fd = fd; j->mode = op;
+  return queue_job(env, j, "layerfs:flock");
+}
+
 /* createFilesAsync(dirfd, prefix, count, mode[, cancel: Int32Array]) -> Promise<(fd | -errno)[]> */
 static LFS_FN(js_create_files_async) {
   LFS_ARGS(5);
@@ -495,5 +518,7 @@ void lfs_init_data(napi_env env, napi_value exports) {
   lfs_export_fn(env, exports, "fdatasyncAsync", js_fdatasync_async);
   lfs_export_fn(env, exports, "syncfsAsync", js_syncfs_async);
   lfs_export_fn(env, exports, "ftruncate", js_ftruncate);
+  lfs_export_fn(env, exports, "flock", js_flock);
+  lfs_export_fn(env, exports, "flockAsync", js_flock_async);
   lfs_export_fn(env, exports, "fstatfs", js_fstatfs);
 }

@@ -220,4 +220,35 @@ test('fstatfs and ftruncate', () =>
     throwsSys(() => sys.pread(987654, Buffer.alloc(1), 0, 1, 0), 'EBADF');
   }));
 
+test('flock: a second open file is refused while the lock is held; a SIGKILLed holder leaves no stale lock', () =>
+  withTmp(async (dir) => {
+    const file = path.join(dir, 'lock');
+    fs.writeFileSync(file, '');
+    const a = sys.openat(sys.AT.FDCWD, file, O.RDWR);
+    const b = sys.openat(sys.AT.FDCWD, file, O.RDWR);
+    try {
+      assert.ok(sys.tryFlock(a, sys.LOCK.EX), 'first lock taken');
+      assert.not.ok(sys.tryFlock(b, sys.LOCK.EX), 'second open file refused');
+      sys.unflock(a);
+      assert.ok(sys.tryFlock(b, sys.LOCK.EX), 'free after unlock');
+      sys.unflock(b);
+      // A child takes the lock and is killed with SIGKILL: the kernel drops the lock with its fds.
+      const { spawn } = await import('node:child_process');
+      const child = spawn('flock', ['-x', file, 'sleep', '30'], { stdio: 'ignore' });
+      const deadline = Date.now() + 5000;
+      while (sys.tryFlock(a, sys.LOCK.EX)) {
+        sys.unflock(a);
+        assert.ok(Date.now() < deadline, 'the child never took the lock');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const waiting = sys.flockAsync(b, sys.LOCK.EX);
+      child.kill('SIGKILL');
+      await waiting; // resolves once the kernel has dropped the dead holder's lock
+      assert.not.ok(sys.tryFlock(a, sys.LOCK.EX), 'now held by b');
+    } finally {
+      sys.close(a);
+      sys.close(b);
+    }
+  }));
+
 test.run();
