@@ -22,7 +22,6 @@ export interface CacheTimeouts {
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
 /** The answer to OPEN under kernel opens: the kernel then opens files itself and never asks again. */
 const NO_OPEN = Object.freeze({ code: 'ENOSYS', errno: sys.codeErrno('ENOSYS')! });
-const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
 
 /** Writes all of a WRITE's data at its offset. */
 function writeAll(h: FileHandle, a: fuse.WriteIn): number {
@@ -334,7 +333,7 @@ export class OverlayFuseOps implements FuseOperations {
   /** Whether the node file `f` serves a read (or a write) of `nodeid` now. */
   private servesNode(f: OpenFile, nodeid: number, write: boolean): boolean {
     const n = this.nodes.get(nodeid);
-    if (write && !(f.handle.onUpper && (f.handle.flags & ACCESS_MODE) === sys.O.RDWR)) return false;
+    if (write && !(f.handle.onUpper && (f.handle.flags & sys.O.ACCMODE) === sys.O.RDWR)) return false;
     if (n.detached) return true; // nameless: only its descriptor reaches it
     return this.ov.holdsData(f.handle, n.path); // no copy-up or replacement since it was opened
   }

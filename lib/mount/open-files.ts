@@ -75,8 +75,7 @@ const outOfDescriptors = (err: unknown) => {
 /** A parked handle pushed out of its cache (or cleared) is closed; one taken out to serve an open is not. */
 const closeParkedHandle = (h: FileHandle): void => h.close();
 
-const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
-const readable = (h: FileHandle) => (h.flags & ACCESS_MODE) !== sys.O.WRONLY;
+const readable = (h: FileHandle) => (h.flags & sys.O.ACCMODE) !== sys.O.WRONLY;
 
 export class OpenFiles {
   private readonly files = new Map<number, OpenFile>();

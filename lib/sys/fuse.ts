@@ -5,11 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { native, NativeReaderHandle } from './native';
+import { native, nativeGroup, NativeReaderHandle } from './native';
 import { check, SysError } from './errors';
 
-export const MNT = native.MNT;
-export const MS = native.MS;
+export const MNT = nativeGroup('MNT');
+export const MS = nativeGroup('MS');
 
 /** open /dev/fuse O_RDWR|O_CLOEXEC|O_NONBLOCK */
 export function fuseOpen(): number {
