@@ -11,9 +11,25 @@ function makeLogger(m: CliMount, foreground: boolean): (line: string) => void {
     const fd = fs.openSync(m.logFile, 'a');
     return (line) => fs.writeSync(fd, `${new Date().toISOString()} layerfs[${process.pid}]: ${line}\n`);
   }
+  return syslogWriter();
+}
+
+/**
+ * Lines to syslog through one logger(1) process for the server's life, fed on its stdin (a process
+ * per line would cost a fork on the server thread each time). It ends when the server closes the pipe.
+ */
+export function syslogWriter(): (line: string) => void {
+  let logger: import('node:child_process').ChildProcess | null = null;
   return (line) => {
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    spawnSync('logger', ['-t', 'layerfs', '--', line], { stdio: 'ignore' });
+    if (logger === null || logger.exitCode !== null || logger.signalCode !== null) {
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
+      logger = spawn('logger', ['-t', `layerfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'] });
+      logger.on('error', () => { /* no logger(1): nowhere to report */ });
+      logger.stdin!.on('error', () => { /* logger went away: the next line starts another */ });
+      logger.unref();
+      (logger.stdin as unknown as { unref?: () => void }).unref?.();
+    }
+    logger.stdin!.write(line.replace(/\n/g, ' ') + '\n');
   };
 }
 
