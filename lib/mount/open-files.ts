@@ -135,8 +135,11 @@ export class OpenFiles {
     return this.byNode.get(f.nodeid)?.upper ?? f.handle;
   }
 
-  /** Registers an open file and answers how the kernel is to do its I/O. */
-  register(handle: FileHandle, nodeid: number): OpenOut {
+  /**
+   * Registers an open file and answers how the kernel is to do its I/O. `passthrough` false: not
+   * in passthrough, unless the node is open in passthrough already (the kernel allows nothing else).
+   */
+  register(handle: FileHandle, nodeid: number, passthrough = true): OpenOut {
     const known = this.byNode.get(nodeid);
     const readOnly = !wantsWrite(handle.flags);
     let backingId = 0;
@@ -144,7 +147,7 @@ export class OpenFiles {
       if (known === undefined) {
         const again = this.openedBefore.has(nodeid);
         if (!again) this.openedBefore.add(nodeid);
-        if (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX) backingId = this.newBacking(handle);
+        if (passthrough && (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX)) backingId = this.newBacking(handle);
       } else if (known.backing !== null) {
         backingId = this.sharedBacking(handle, nodeid, known.backing);
       }

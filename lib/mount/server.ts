@@ -188,6 +188,8 @@ export async function startServer(options: MountOptions): Promise<Server> {
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   ops.kernelOpens = kernelOpens;
+  // attributes only (offset -1): takes no page lock, so it may be sent while the kernel waits on a WRITE
+  ops.attrsChanged = (nodeid) => void session.notifyInvalInode(nodeid, -1, 0);
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }
