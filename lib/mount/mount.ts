@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError, resolveConfig } from '../engine';
 import * as sys from '../sys';
 import { checkMountpoint, MountOptions, opensMode, overlayOptionsOf, ServerStats } from './server';
+import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint } from './guard';
 import type { FromWorker, ToWorker } from './worker';
 
 /** A live mount made by `mount()`. */
@@ -19,6 +20,14 @@ export interface MountHandle {
 }
 
 const live = new Set<string>();
+
+/** The mounts of this process's workers: real mountpoint -> device (a layer on one would deadlock a cycle). */
+const servedDevs = new Map<string, number>();
+
+/** Devices of this process's mounts still in the mount table (a device number is reused after). */
+function liveServedDevs(): number[] {
+  return [...servedDevs].filter(([mp, dev]) => deviceOfMountpoint(mp) === dev).map(([, dev]) => dev);
+}
 
 /** Every option `mount()` knows (the engine's and the mount's): any other is a mistake. */
 const MOUNT_KEYS = new Set<string>([
@@ -76,12 +85,15 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   }
   resolveConfig(overlayOptionsOf(options));
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
+  // A mount that would wait on itself (or on another of this process's mounts): refused here too.
+  const served = liveServedDevs();
+  checkSelfReference(layersOf(options), mountpoint, served);
   for (const fn of ['debug', 'log'] as const) {
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new ConfigError('EINVAL', fn, `${fn} must be a function`);
   }
   const { debug, log, ...data } = options;
   const worker = new Worker(path.join(__dirname, 'worker.js'), {
-    workerData: { ...data, mountpoint, debugLog: debug !== undefined },
+    workerData: { ...data, mountpoint, debugLog: debug !== undefined, servedDevs: served },
     // A small young generation keeps the server's resident size close to its live data.
     resourceLimits: { maxYoungGenerationSizeMb: 12 },
   });
@@ -89,10 +101,15 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   const pending = new Map<number, (s: ServerStats) => void>();
   let nextId = 1;
   let unmounted: () => void = () => undefined;
+  const realMp = realMountpoint(mountpoint);
+  let myDev: number | null = null;
   const ready = new Promise<boolean>((resolve, reject) => {
     worker.on('message', (m: FromWorker) => {
       switch (m.type) {
-        case 'ready': return resolve(m.passthrough);
+        case 'ready':
+          myDev = m.dev;
+          if (m.dev !== null) servedDevs.set(realMp, m.dev);
+          return resolve(m.passthrough);
         case 'failed': return reject(Object.assign(new Error(m.error.message), m.error));
         case 'stats': pending.get(m.id)?.(m.stats as ServerStats); pending.delete(m.id); return;
         case 'copy-up': events.emit('copy-up', m.event); return;
@@ -112,6 +129,10 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   }
   installHooks();
   live.add(mountpoint);
+  const forget = () => {
+    live.delete(mountpoint);
+    if (myDev !== null && servedDevs.get(realMp) === myDev) servedDevs.delete(realMp);
+  };
   let done: Promise<void> | null = null;
   return {
     mountpoint,
@@ -126,11 +147,11 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
     unmount: () => {
       done ??= new Promise<void>((resolve) => {
         unmounted = () => {
-          live.delete(mountpoint);
+          forget();
           void worker.terminate().then(() => resolve());
         };
         worker.once('exit', () => {
-          live.delete(mountpoint);
+          forget();
           resolve();
         });
         worker.postMessage({ type: 'unmount' } satisfies ToWorker);

@@ -6,6 +6,7 @@ import type { OpLatency } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
 import { StatOverride, overrideXattrFor } from './override-stat';
+import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint, servedHere, waitForPreviousUser } from './guard';
 
 /** Everything `mount()` and the CLI accept. */
 export interface MountOptions extends OverlayOptions {
@@ -75,6 +76,8 @@ export interface ServerStats {
 /** A live mount served in this thread. */
 export interface Server {
   readonly mountpoint: string;
+  /** The mount's device (st_dev of the files in it), from mountinfo; null if it could not be found. */
+  readonly dev: number | null;
   readonly overlay: Overlay;
   stats(): ServerStats;
   /** Requests received so far: a number that moves while the mount is in use. */
@@ -121,9 +124,17 @@ export function opensMode(options: Pick<MountOptions, 'opens' | 'passthrough'>):
   return options.passthrough === false ? 'kernel' : 'unless-passthrough';
 }
 
-/** Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers. */
-export async function startServer(options: MountOptions): Promise<Server> {
+/**
+ * Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers.
+ * `servedDevs`: the devices of the mounts other threads of this process serve (lib/mount/mount.ts).
+ */
+export async function startServer(options: MountOptions, servedDevs: number[] = []): Promise<Server> {
   const mountpoint = checkMountpoint(options.mountpoint);
+  // Refused before anything is opened: a mount that would wait on itself (lib/mount/guard.ts).
+  checkSelfReference(layersOf(options), mountpoint, [...servedHere, ...servedDevs]);
+  // The last user of this upper and work may have been unmounted a moment ago and still be closing.
+  await waitForPreviousUser(options.upper, options.work);
+  const realMp = realMountpoint(mountpoint);
   const root = process.getuid?.() === 0;
   const overlayOptions = overlayOptionsOf(options);
   if (!root && overlayOptions.userxattr === undefined) {
@@ -148,6 +159,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   }
   // errno errors are this thread's answers, not bugs: no stack traces for them (sys.setErrorStacks)
   sys.setErrorStacks(false);
+  overlayOptions.mountpoint = realMp; // named to a second user of the upper and work, who is refused
   const overlay = Overlay.open(overlayOptions);
   const ops = new OverlayFuseOps(
     overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid),
@@ -193,9 +205,15 @@ export async function startServer(options: MountOptions): Promise<Server> {
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }
+  const dev = deviceOfMountpoint(realMp);
+  if (dev !== null) {
+    servedHere.add(dev);
+    void session.ended.then(() => servedHere.delete(dev));
+  }
   let done: Promise<void> | null = null;
   return {
     mountpoint,
+    dev,
     overlay,
     ended: session.ended,
     requestsReceived: () => session.received,
