@@ -26,7 +26,8 @@ process.stdout.write(run.stdout ?? '');
 process.stderr.write(run.stderr ?? '');
 if (run.signal !== null && run.error?.code !== 'ETIMEDOUT') console.error(`\ntests: the test process died of ${run.signal}; the output so far is above`);
 if (run.error?.code === 'ETIMEDOUT') console.error('\ntests: killed after 20 minutes (a test hung); the output so far is above');
-const num = (label) => Number((run.stdout ?? '').match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
+// The summary is the last of each label: a failure's message may quote another run's output.
+const num = (label) => Number([...(run.stdout ?? '').matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].pop()?.[1] ?? 0);
 // uvu's Total counts the tests that ran (skips not included); a run that died early counts one failure.
 const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
 const failed = Math.max(0, total - passed) + (run.status !== 0 && total === passed ? 1 : 0);

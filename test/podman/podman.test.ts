@@ -45,7 +45,7 @@ echo OK
 test('podman runs, changes, commits and reruns containers on layerfs', () => {
   const tar = rootfsTarball();
   // Everything in one dir of the test's own, removed in finally or at exit: podman's storage, the
-  // package, and the mount program podman is given (a link to the launcher, not /usr/local/bin).
+  // package, and the mount program podman is given (a link to the launcher, nothing installed machine-wide).
   const scratch = scratchDir('layerfs-podman-');
   try {
     fs.chmodSync(CLI, 0o755);
