@@ -16,8 +16,9 @@ const pending = new Set<Scratch>();
 
 function mountsUnder(dir: string): string[] {
   return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1])
-    .filter((m): m is string => m !== undefined && (m === dir || m.startsWith(dir + '/')))
-    .map((m) => m.replace(/\\([0-7]{3})/g, (_x, o: string) => String.fromCharCode(parseInt(o, 8))));
+    .filter((m): m is string => m !== undefined)
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_x, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
 function removeAll(dir: string): void {
