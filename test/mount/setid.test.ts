@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MountOptions } from '../../lib/mount';
+import { hasSetId, mayPassThrough, modeAfterChange, writerOf, type Writer } from '../../lib/mount/setid';
 import { removeTree, tempDir } from '../helpers/layers';
 import { withKernelOverlay } from '../helpers/kernel-overlay';
 import { assertNoMountsUnder, ok, sh, withLayerfs } from '../helpers/layerfs-mount';
@@ -61,6 +62,8 @@ for arg in sys.argv[1:]:
         os.copy_file_range(src, fd, 4, 0, 0); os.close(fd); os.close(src)
     elif op == 'mmap':
         fd = os.open(p, os.O_RDWR); m = mmap.mmap(fd, 0, mmap.MAP_SHARED); m[0:1] = b'!'; m.flush(); m.close(); os.close(fd)
+    elif op == 'chown':
+        os.chown(p, 0, 0)
     elif op == 'open-rw':
         os.close(os.open(p, os.O_RDWR))
     else:
@@ -90,6 +93,9 @@ const CASES: Case[] = [
   { name: 'root-otrunc', mode: 0o6777, who: 'root', op: 'otrunc' },
   { name: 'root-fallocate', mode: 0o6777, who: 'root', op: 'fallocate' },
   { name: 'root-cfr', mode: 0o6777, who: 'root', op: 'cfr' },
+  // a chown clears S_ISUID whoever does it, S_ISGID as a write does
+  { name: 'root-chown', mode: 0o6777, who: 'root', op: 'chown' },
+  { name: 'root-chown-sgid-noexec', mode: 0o2767, who: 'root', op: 'chown' },
   // root without CAP_FSETID does not
   { name: 'nofsetid-write', mode: 0o6777, who: 'root-no-fsetid', op: 'write' },
   { name: 'nofsetid-append', mode: 0o6777, who: 'root-no-fsetid', op: 'append' },
@@ -169,6 +175,30 @@ async function kernelModes(): Promise<Modes> {
     removeTree(s.base);
   }
 }
+
+test('the policy: modeAfterChange, mayPassThrough, writerOf', () => {
+  const nobody: Writer = { fsetid: false, inGroup: (g) => g === 65534 };
+  const root: Writer = { fsetid: true, inGroup: (g) => g === 0 };
+  assert.is(modeAfterChange(0o106777, 0, nobody, false), 0o777);
+  assert.is(modeAfterChange(0o106777, 0, nobody, true), 0o777);
+  assert.is(modeAfterChange(0o106777, 0, root, false), 0o6777, 'CAP_FSETID keeps both');
+  assert.is(modeAfterChange(0o104777, 0, root, true), 0o777, 'a chown clears S_ISUID whoever does it');
+  assert.is(modeAfterChange(0o106777, 0, root, true), 0o777, 'and S_ISGID of a group-executable file');
+  assert.is(modeAfterChange(0o102767, 0, root, true), 0o2767, 'S_ISGID without group-execute: kept with CAP_FSETID');
+  assert.is(modeAfterChange(0o102766, 65534, nobody, false), 0o2766, 'kept for a member of the group');
+  assert.is(modeAfterChange(0o102766, 0, nobody, false), 0o766, 'cleared for others');
+  assert.is(modeAfterChange(0o102776, 65534, nobody, false), 0o776, 'group-executable: cleared for members too');
+  assert.is(modeAfterChange(0o100755, 0, nobody, false), 0o755);
+  assert.ok(hasSetId(0o104755) && hasSetId(0o102755) && !hasSetId(0o101777));
+  assert.ok(mayPassThrough(0o106777, false) && !mayPassThrough(0o104755, true) && mayPassThrough(0o100755, true));
+  // This process is root with every capability; a caller that cannot be read is unprivileged.
+  const me = writerOf({ uid: 0, gid: 0, pid: process.pid });
+  assert.ok(me.fsetid);
+  assert.ok(me.inGroup(0));
+  assert.not.ok(me.inGroup(4242));
+  assert.not.ok(writerOf({ uid: 0, gid: 0, pid: 0 }).fsetid);
+  assert.not.ok(writerOf({ uid: 0, gid: 0, pid: 0x3fffffff }).fsetid);
+});
 
 test('kernel overlayfs, the reference: what a write without CAP_FSETID clears', async () => {
   const k = await kernelModes();
