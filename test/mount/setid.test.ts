@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -272,6 +272,52 @@ test('[passthrough] the issue: nobody appends to a root set-uid file', async () 
       const r = await sh(`${NOBODY.join(' ')} sh -c "echo 'echo pwned' >> '${f}'" && stat -c %A '${f}' '${s.upper}/suid-only'`);
       assert.is(r.code, 0, r.err);
       assert.is(r.out, '-rwxrwxrwx\n-rwxrwxrwx\n');
+    });
+  } finally {
+    removeTree(s.base);
+  }
+});
+
+/** A program of nobody's that opens `argv[1]` for appending, says so, and writes once told to. */
+const LATE_WRITER = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+print('open', flush=True)
+sys.stdin.readline()
+os.write(fd, b'echo pwned\\n'); os.close(fd)
+print('written', flush=True)
+`;
+
+test('[passthrough] a file given set-ID bits while open for writing in passthrough: the write clears them', async () => {
+  const s = makeStack();
+  try {
+    const late = path.join(s.upper, 'late');
+    fs.writeFileSync(late, '#!/bin/sh\nid\n');
+    fs.chmodSync(late, 0o666);
+    await withLayerfs({ lower: [s.lower], upper: s.upper, work: s.work, mountpoint: path.join(s.base, 'mnt'), opens: 'server', passthrough: true }, async (m) => {
+      const f = path.join(m.mountpoint, 'late');
+      const child = spawn(NOBODY[0], [...NOBODY.slice(1), PYTHON, '-c', LATE_WRITER, f], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      const said = (word: string) => new Promise<void>((resolve, reject) => {
+        const check = () => (out.includes(word) ? resolve() : undefined);
+        child.stdout.on('data', (d) => { out += String(d); check(); });
+        child.stderr.on('data', (d) => { err += String(d); });
+        child.on('exit', () => (out.includes(word) ? resolve() : reject(new Error(`writer exited: ${err}`))));
+        check();
+      });
+      const ended = new Promise((resolve) => child.on('exit', resolve));
+      try {
+        await said('open');
+        fs.chmodSync(f, 0o4777); // root, through the mount: the writer's descriptor stays
+        assert.is(octal(fs.statSync(f).mode), '4777');
+        child.stdin.write('go\n');
+        await said('written');
+        await ended;
+      } finally {
+        child.kill();
+      }
+      assert.is(octal(fs.statSync(late).mode), '0777', 'the upper');
+      assert.is(execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }), '777\n', 'the mount');
     });
   } finally {
     removeTree(s.base);
