@@ -22,7 +22,7 @@ import { assertNoMountsUnder, ok, sh, withLayerfs } from '../helpers/layerfs-mou
 const LABEL = 'layerfs-setid-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
 /** Not the pyenv shim on PATH: nobody may not be able to run that. */
-const PYTHON = '/usr/bin/python3';
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 /** root whose programs lack CAP_FSETID (dropped from the bounding set, so exec cannot give it back) */
 const ROOT_NO_FSETID = ['setpriv', '--bounding-set=-fsetid', '--inh-caps=-fsetid'];
@@ -60,6 +60,9 @@ for arg in sys.argv[1:]:
     elif op == 'cfr':
         src = os.open('src', os.O_RDONLY); fd = os.open(p, os.O_WRONLY)
         os.copy_file_range(src, fd, 4, 0, 0); os.close(fd); os.close(src)
+    elif op == 'sendfile':
+        src = os.open('src', os.O_RDONLY); fd = os.open(p, os.O_WRONLY)
+        os.sendfile(fd, src, 0, 4); os.close(fd); os.close(src)
     elif op == 'mmap':
         fd = os.open(p, os.O_RDWR); m = mmap.mmap(fd, 0, mmap.MAP_SHARED); m[0:1] = b'!'; m.flush(); m.close(); os.close(fd)
     elif op == 'chown':
@@ -70,7 +73,7 @@ for arg in sys.argv[1:]:
         raise SystemExit('unknown op ' + op)
 `;
 
-const OPS_BY_NOBODY = ['write', 'pwrite', 'append', 'writev', 'direct', 'ftruncate', 'truncate', 'otrunc', 'fallocate', 'fallocate-keep', 'cfr', 'mmap', 'open-rw'];
+const OPS_BY_NOBODY = ['write', 'pwrite', 'append', 'writev', 'direct', 'ftruncate', 'truncate', 'otrunc', 'fallocate', 'fallocate-keep', 'cfr', 'sendfile', 'mmap', 'open-rw'];
 
 /**
  * The files of the lower layer, each written once: `who` does `op` to `name`, whose mode (and
