@@ -14,6 +14,7 @@ import { extractLayer } from '../../../lib/image/layer/extract';
 import { writeLayerDiff } from '../../../lib/image/layer/diff';
 import { readTar } from '../../../lib/image/layer/tar-reader';
 import { withKernelOverlay } from '../../helpers/kernel-overlay';
+import { Overlay } from '../../../lib/engine';
 import { CAP, blocksOf, makeSampleTree, sh, snapshot, withTmp } from './helpers';
 
 async function diffTo(file: string, lower: string[], upper: string, compression: 'gzip' | 'zstd' | 'none') {
@@ -128,6 +129,51 @@ test('commit round trip through kernel overlayfs: diff, extract, stack = the cha
   const w = fix({ ...want });
   assert.equal(Object.keys(ref).sort(), Object.keys(w).sort());
   for (const k of Object.keys(w)) assert.equal(ref[k], w[k], `umoci: ${k}`);
+}));
+
+test('commit of an upper written by the layerfs engine (its redirects, metacopy, hard-link index): the same view after diff + extract', () => withTmp(async (dir) => {
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  makeSampleTree(src);
+  fs.mkdirSync(path.join(src, 'moveme/sub'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'moveme/sub/f'), 'moved content');
+  const l1 = path.join(dir, 'l1');
+  fs.mkdirSync(l1, { mode: 0o755 });
+  const tar = sh('tar', ['-c', '--xattrs', '--xattrs-include=*', '--numeric-owner', '--format=pax', '--sparse', '-C', src, '.']);
+  await extractLayer((async function* () { yield tar; })(), { dest: l1 });
+  const upper = path.join(dir, 'upper'), work = path.join(dir, 'work');
+  fs.mkdirSync(upper, { mode: 0o755 });
+  fs.mkdirSync(work);
+  const ov = Overlay.open({ lower: [l1], upper, work });
+  try {
+    await ov.writeFile('/etc/hosts', 'engine\n');
+    await ov.unlink('/empty');
+    await ov.rename('/moveme', '/moved');
+    await ov.chmod('/big', 0o600);
+    await ov.rmdir('/etc/deep/' + 'd'.repeat(120) + '/more').catch(() => undefined);
+    await ov.link('/bin/ping', '/bin/ping-third');
+    await ov.writeFile('/bin/ping', 'new data');
+    await ov.mkdir('/newdir', 0o750);
+    await ov.symlink('../etc/hosts', '/newdir/l');
+    await ov.setxattr('/newdir', 'user.x', Buffer.from([0, 255, 1]));
+  } finally {
+    ov.close();
+  }
+  let want: ReturnType<typeof snapshot> = {};
+  await withKernelOverlay({ lower: [upper, l1], mountpoint: path.join(dir, 'm1'), extra: ['metacopy=on'] }, () => { want = snapshot(path.join(dir, 'm1')); });
+  const blob = path.join(dir, 'diff.zst');
+  const r = await diffTo(blob, [l1], upper, 'zstd');
+  assert.equal(await diffTo(path.join(dir, 'again.zst'), [l1], upper, 'zstd'), r, 'deterministic');
+  const l2 = path.join(dir, 'l2');
+  fs.mkdirSync(l2, { mode: 0o755 });
+  await extractLayer(fs.createReadStream(blob), { dest: l2, expectedDigest: r.digest });
+  await withKernelOverlay({ lower: [l2, l1], mountpoint: path.join(dir, 'm2') }, () => {
+    const got = snapshot(path.join(dir, 'm2'));
+    got['.'].mtimeNs = want['.'].mtimeNs = '';
+    assert.equal(Object.keys(got).sort(), Object.keys(want).sort());
+    for (const k of Object.keys(want)) assert.equal(got[k], want[k], k);
+    assert.is(got['bin/ping-third'].inode, got['bin/ping'].inode ?? 'bin/ping');
+  });
 }));
 
 test.run();
