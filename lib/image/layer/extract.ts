@@ -94,11 +94,14 @@ export async function extractLayer(input: Readable | AsyncIterable<Buffer>, opts
   const tarCount = { n: 0 };
   const applier = new LayerApplier(opts.dest, { userxattr: opts.userxattr });
   let ok = false;
+  let plain = false;
   try {
     const blob = tap(input, blobHash, blobCount, opts.onProgress, opts.signal);
     const { head, all } = await peek(blob, 4);
     const compression = compressionOfMagic(head) ?? 'none';
-    const tar = tap(decompress(all, compression, { engine: opts.codec }), tarHash, tarCount);
+    // an uncompressed blob is its own tar: hashed once
+    const tar = compression === 'none' ? all : tap(decompress(all, compression, { engine: opts.codec }), tarHash, tarCount);
+    plain = compression === 'none';
     for await (const entry of readTar(tar)) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       await applier.apply(entry);
@@ -113,7 +116,8 @@ export async function extractLayer(input: Readable | AsyncIterable<Buffer>, opts
     }
   }
   const digest = 'sha256:' + blobHash.digest('hex');
-  const diffID = 'sha256:' + tarHash.digest('hex');
+  const diffID = plain ? digest : 'sha256:' + tarHash.digest('hex');
+  if (plain) tarCount.n = blobCount.n;
   if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
     throw new LayerError('EDIGEST', `layer digest mismatch: expected ${opts.expectedDigest}, got ${digest} (${blobCount.n} bytes)`);
   }
