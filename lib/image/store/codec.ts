@@ -60,7 +60,7 @@ export function setLayerCodec(c: LayerCodec | undefined): void {
 async function tarExtract(input: Readable, opts: ExtractOptions): Promise<LayerResult> {
   const compressed = new DigestStream({ digest: opts.expectedDigest, what: 'layer' }, opts.onProgress);
   const plain = new DigestStream();
-  const tar = spawn('tar', ['-x', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-p', '--same-owner', '-C', opts.dest, '-f', '-'], {
+  const tar = spawn('tar', ['-x', '--ignore-zeros', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-p', '--same-owner', '-C', opts.dest, '-f', '-'], {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   let err = '';

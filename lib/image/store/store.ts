@@ -253,6 +253,9 @@ export class Store {
         opts.signal?.addEventListener('abort', () => ac.abort(opts.signal!.reason), { once: true });
         const file = fs.createWriteStream(blobFile);
         const forExtract = new PassThrough();
+        // their errors reach us through `feeding` and `extracting`
+        file.on('error', () => undefined);
+        forExtract.on('error', () => undefined);
         const verify = new DigestStream({ digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
         const feeding = pipeline(data, verify, new Tee([file, forExtract]), { signal: ac.signal }).then(() => finished(file));
         const extracting = layerCodec().extractLayer(forExtract, {
