@@ -217,3 +217,16 @@ export function umociUnpack(layout: string, tag: string, into: string): string {
   sh('umoci', ['unpack', '--image', `${layout}:${tag}`, into]);
   return path.join(into, 'rootfs');
 }
+
+/** Resolves when `fn` rejects with a message matching `re` (uvu has no assert.rejects). */
+export async function rejects(fn: () => Promise<unknown>, re: RegExp | ((e: Error) => boolean), what = ''): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    const e = err as Error;
+    const ok = typeof re === 'function' ? re(e) : re.test(e.message);
+    if (!ok) throw new Error(`${what}: rejected with an unexpected error: ${e.message}`);
+    return e;
+  }
+  throw new Error(`${what}: expected a rejection`);
+}
