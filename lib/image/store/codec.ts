@@ -39,16 +39,25 @@ export interface LayerCodec {
 
 let codec: LayerCodec | undefined;
 
+/** True when extraction is the real codec's (not the GNU tar stand-in). */
+export function realExtraction(): boolean {
+  return layerCodec().extractLayer !== tarExtract;
+}
+
 export function layerCodec(): LayerCodec {
   if (codec) return codec;
-  try {
-    // not a static import: the module is written on another branch
-    const mod = require('../layer') as Partial<LayerCodec>;
-    if (typeof mod.extractLayer === 'function') codec = mod as LayerCodec;
-  } catch {
-    /* not there yet */
+  // not static imports: the codec is written on another branch, its module names may still move
+  const mod: Partial<LayerCodec> = {};
+  for (const name of ['../layer', '../layer/extract', '../layer/diff', '../layer/write-diff', '../layer/commit']) {
+    try {
+      const m = require(name) as Partial<LayerCodec>;
+      mod.extractLayer ??= m.extractLayer;
+      mod.writeLayerDiff ??= m.writeLayerDiff;
+    } catch {
+      /* not there */
+    }
   }
-  codec ??= { extractLayer: tarExtract };
+  codec = { extractLayer: mod.extractLayer ?? tarExtract, writeLayerDiff: mod.writeLayerDiff };
   return codec;
 }
 
