@@ -15,7 +15,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Store } from '../lib/image';
-import { layerCodec } from '../lib/image/store/codec';
 import { tarLayer, writeOciLayout } from '../test/image/helpers';
 
 const argv = process.argv.slice(2);
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
   const changeMB = Number(run('du', ['-sb', change]).split('\t')[0]) / 1e6;
   const commits: Record<string, number[]> = {};
   const addc = (k: string, s: number) => (commits[k] ??= []).push(s);
-  const canCommit = typeof layerCodec().writeLayerDiff === 'function';
+  const canCommit = true;
   const store = await Store.open({ root: process.env.LAYERFS_ROOT });
   await store.import(`oci:${img.layouts.gzip}:bench`, 'bench');
   if (PODMAN) podman(path.join(work, 'podman-commit'), 'load', '-q', '-i', img.archives.gzip);

@@ -9,7 +9,6 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store } from '../../lib/image';
-import { layerCodec } from '../../lib/image/store/codec';
 import { tarLayer, tmp, writeOciLayout } from './helpers';
 
 const dir = tmp('crash');
@@ -68,8 +67,7 @@ test('SIGKILL during import and extraction, in a loop', async () => {
   store.close();
 });
 
-const canCommit = typeof layerCodec().writeLayerDiff === 'function';
-(canCommit ? test : test.skip)('SIGKILL during commit, in a loop', async () => {
+test('SIGKILL during commit, in a loop', async () => {
   const store = await Store.open({ root });
   const c = await store.createContainer('big:final', { name: 'victim' });
   // a change to commit: files written straight into the upper (as a mount would leave them)
