@@ -88,4 +88,28 @@ test('SIGKILL during commit, in a loop', async () => {
   s.close();
 });
 
+test('two concurrent commits and an import on one store, in three processes', async () => {
+  const store = await Store.open({ root });
+  for (const n of ['k1', 'k2']) {
+    const c = await store.createContainer('big:final', { name: n });
+    fs.mkdirSync(path.join(c.upper, n), { recursive: true });
+    for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(c.upper, n, `f${i}`), Buffer.alloc(10_000, i));
+  }
+  store.close();
+  const runs = [
+    child(`require(${LIB}).Store.open({root:${JSON.stringify(root)}}).then(s=>s.container('k1').commit('k:1')).then(()=>process.exit(0),e=>{console.error(e);process.exit(1)})`),
+    child(`require(${LIB}).Store.open({root:${JSON.stringify(root)}}).then(s=>s.container('k2').commit('k:2')).then(()=>process.exit(0),e=>{console.error(e);process.exit(1)})`),
+    child(`require(${LIB}).Store.open({root:${JSON.stringify(root)}}).then(s=>s.import(${JSON.stringify(`oci:${layout}:big`)},'big:again')).then(()=>process.exit(0),e=>{console.error(e);process.exit(1)})`),
+  ];
+  assert.equal(await Promise.all(runs.map((r) => r.done)), [0, 0, 0]);
+  const s = await consistent('after concurrent commits');
+  const k1 = s.image('k:1');
+  const k2 = s.image('k:2');
+  assert.is.not(k1.digest, k2.digest);
+  assert.equal(k1.layers.slice(0, 3), k2.layers.slice(0, 3));
+  assert.ok(fs.existsSync(path.join(s.layerDir(k1.layers[3].diffID), 'k1/f199')));
+  assert.ok(fs.existsSync(path.join(s.layerDir(k2.layers[3].diffID), 'k2/f199')));
+  s.close();
+});
+
 test.run();
