@@ -6,5 +6,4 @@ export { RegistryClient, ClientOptions } from './client';
 export { DockerSource, SourceOptions, MANIFEST_ACCEPT } from './source';
 export { DockerDestination, DestinationOptions } from './destination';
 export { BlobLocations } from './blob-locations';
-export { currentPlatform, parsePlatform, formatPlatform, selectManifest, isIndex } from './platform';
 export { login, logout } from './login';

@@ -13,6 +13,7 @@ import { repoScope } from './auth';
 import { BlobLocations, defaultBlobLocations } from './blob-locations';
 import { ClientOptions, RegistryClient } from './client';
 import { networkError, RegistryError } from './errors';
+import { drain } from './http';
 import { formatReference, manifestReference, parseReference, RegistryReference } from './reference';
 
 /** Every manifest kind layerfs reads, as registries expect to be asked (Docker Hub answers schema 1 otherwise). */
@@ -66,16 +67,43 @@ export class DockerSource implements ImageSource {
   async getManifest(digest?: Digest): Promise<RawManifest> {
     const name = digest ?? manifestReference(this.ref);
     const what = `manifest ${name} of ${this.ref.repository}`;
-    const { res, body } = await this.client.getBytes(
-      { path: `/v2/${this.ref.repository}/manifests/${name}`, headers: { accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], what, notFound: 'MANIFEST_UNKNOWN' },
-      4 * 1024 * 1024,
-    );
+    let got;
+    try {
+      got = await this.client.getBytes(
+        { path: `/v2/${this.ref.repository}/manifests/${name}`, headers: { accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], what, notFound: 'MANIFEST_UNKNOWN' },
+        4 * 1024 * 1024,
+      );
+    } catch (err) {
+      if ((err as RegistryError).code === 'MANIFEST_UNKNOWN' && !(await this.repositoryExists())) {
+        throw new RegistryError('NAME_UNKNOWN', `name unknown: repository ${this.ref.repository} not found on ${this.ref.registry}`, { status: 404 });
+      }
+      throw err;
+    }
+    const { res, body } = got;
     const actual = sha256(body);
     if (name.startsWith('sha256:') && actual !== name) {
       throw new RegistryError('DIGEST_MISMATCH', `digest mismatch: ${what} has digest ${actual}`);
     }
     if (digest === undefined) this.resolvedDigest = actual;
     return { bytes: body, mediaType: manifestMediaType(body, res.headers['content-type'], what) };
+  }
+
+  /** Some registries (distribution 2.x) answer MANIFEST_UNKNOWN for a repository that does not exist: its tag list tells. */
+  private async repositoryExists(): Promise<boolean> {
+    try {
+      const res = await this.client.request({
+        method: 'GET',
+        path: `/v2/${this.ref.repository}/tags/list?n=1`,
+        scopes: [this.pullScope],
+        ok: [200],
+        what: `the tags of ${this.ref.repository}`,
+        notFound: 'NAME_UNKNOWN',
+      });
+      drain(res);
+      return true;
+    } catch (err) {
+      return (err as RegistryError).code !== 'NAME_UNKNOWN';
+    }
   }
 
   getBlob(desc: Descriptor, opts: { offset?: number; signal?: AbortSignal } = {}): Promise<Readable> {
