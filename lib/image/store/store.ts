@@ -16,6 +16,11 @@ import { diskUsage, exists, readJson, uniqueName, writeFileAtomic } from './fsut
 import { defaultRoot, Layout, STORE_VERSION } from './layout';
 import { FileLock, withLock } from './lock';
 import { Tee } from './tee';
+import { copyImage, CopyOptions, CopyResult } from '../copy';
+import { Container, ContainerRecord, createContainer, getContainer, listContainerRecords, removeContainer } from '../container';
+import { openDestination, openSource } from '../transports';
+import type { ImageDestination, ImageSource } from '../types';
+import { StoreDestination, StoreSource } from './transport';
 
 export interface StoreOptions {
   /** the store directory (default: LAYERFS_ROOT, /var/lib/layerfs for root, else $XDG_DATA_HOME/layerfs) */
@@ -62,9 +67,7 @@ export interface TempDir {
   remove(): void;
 }
 
-export function isLayerMediaType(mt: string): boolean {
-  return mt.includes('.layer.') || mt.includes('rootfs.diff');
-}
+export { isLayerMediaType } from '../media';
 
 export class Store {
   readonly layout: Layout;
@@ -479,6 +482,72 @@ export class Store {
     for (const hex of fs.readdirSync(this.layout.blobsDir)) blobs += fs.lstatSync(this.layout.blob(hex)).blocks * 512;
     const containers = diskUsage(this.layout.containersDir, seen);
     return { images: imgs.length, layers: users.size, shared, unique, blobs, containers };
+  }
+
+  // ---------------------------------------------------------------- copies and containers
+
+  /**
+   * Imports an image: `source` is a transport reference (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+   * `docker-archive:FILE`, `tarball:FILE`, or any registered one such as `docker://`) or an open
+   * ImageSource; `name` (`name[:tag]`) tags it. Layers are extracted as they stream in.
+   */
+  async import(source: string | ImageSource, name?: string, opts: CopyOptions = {}): Promise<ImageInfo> {
+    const tag = name === undefined ? undefined : parseTag(name).full;
+    const src = typeof source === 'string' ? await openSource(source) : source;
+    try {
+      const dest = await StoreDestination.open(this, tag);
+      try {
+        const r = await copyImage(src, dest, opts);
+        return this.image(r.digest);
+      } finally {
+        await dest.close();
+      }
+    } finally {
+      if (typeof source === 'string') await src.close();
+    }
+  }
+
+  /** Exports an image of the store to a transport reference (`oci:DIR[:TAG]`...) or an open destination. */
+  async export(image: string, destination: string | ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
+    const img = this.image(image);
+    const defaultName = img.tags[0] ?? (isDigest(image) || /^[a-f0-9]+$/.test(image) ? undefined : parseTag(image).full);
+    const dest = typeof destination === 'string' ? await openDestination(destination, { defaultName }) : destination;
+    try {
+      return await copyImage(new StoreSource(this, img), dest, opts);
+    } finally {
+      if (typeof destination === 'string') await dest.close();
+    }
+  }
+
+  /** The store as a copy destination (tagging `tag` at commit): `copyImage(source, await store.destination(tag))`. */
+  destination(tag?: string): Promise<StoreDestination> {
+    return StoreDestination.open(this, tag === undefined ? undefined : parseTag(tag).full);
+  }
+
+  /** An image of the store as a copy source (for push). */
+  source(image: string): StoreSource {
+    return new StoreSource(this, this.image(image));
+  }
+
+  createContainer(image: string, opts: { name?: string } = {}): Promise<Container> {
+    return createContainer(this, image, opts);
+  }
+
+  containers(): ContainerRecord[] {
+    return listContainerRecords(this);
+  }
+
+  container(nameOrId: string): Container {
+    return getContainer(this, nameOrId);
+  }
+
+  removeContainer(nameOrId: string, opts: { force?: boolean } = {}): Promise<void> {
+    return removeContainer(this, nameOrId, opts);
+  }
+
+  /** Removes an image (by tag: the tag; the image when no tag is left), refusing one a container uses. */
+  rmi(ref: string): Promise<{ untagged: string[]; removed: Digest[] }> {
+    return this.removeImage(ref, (d) => this.containers().filter((c) => c.image === d).map((c) => c.name));
   }
 
   /** How many images use each layer (by diffID). */

@@ -6,7 +6,8 @@ import { ImageError } from '../errors';
 import type { Descriptor, Digest, ImageDestination, ImageSource, RawManifest } from '../types';
 import { MediaType } from '../types';
 import { FileLock } from './lock';
-import { ImageRecord, isLayerMediaType, Store } from './store';
+import { isLayerMediaType } from '../media';
+import type { ImageRecord, Store } from './store';
 
 /**
  * Writes into the store: blobs verified and kept, layers extracted as they stream in, the image
