@@ -13,12 +13,13 @@ function checkMeasure(m: Measure, where: string): void {
 }
 
 test('workload filter selects by prefix and rejects unknown names', () => {
-  assert.equal(selectWorkloads([]), ['lookup', 'readdir']);
+  assert.equal(selectWorkloads([]), ['lookup', 'readdir', 'copyup', 'request-path']);
   assert.equal(selectWorkloads(['read']), ['readdir']);
+  assert.equal(selectWorkloads(['all']), ['lookup', 'readdir', 'copyup', 'request-path']);
   assert.throws(() => selectWorkloads(['nope']), /unknown workload/);
 });
 
-test('lookup and readdir workloads run in --quick mode and give well-formed, positive results', async () => {
+test('engine microbenchmarks: lookup and readdir workloads run in --quick mode and give well-formed, positive results', async () => {
   const res = await runBenchmarks({ quick: true, filter: ['lookup', 'readdir'], outFile: null });
   assert.equal(res.meta.workloads, ['lookup', 'readdir']);
   assert.ok(res.meta.quick);
