@@ -37,7 +37,7 @@ export function sizesFor(scale: number | undefined, quick: boolean): Sizes {
     tarBytes: mib(100 * MiB),
     seqWrite: mib(1024 * MiB),
     randReads: Math.max(200, Math.round(20000 * s)),
-    fioSeconds: quick || s < 0.5 ? 1 : 5,
+    fioMs: s < 0.1 ? 200 : quick || s < 0.5 ? 1000 : 5000,
   };
 }
 

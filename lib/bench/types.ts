@@ -74,7 +74,8 @@ export interface Sizes {
   tarBytes: number;
   seqWrite: number;
   randReads: number;
-  fioSeconds: number;
+  /** fio run time per random-read sample. */
+  fioMs: number;
 }
 
 /** What a workload's measure step returns: the value, and what every implementation must agree on. */

@@ -74,7 +74,7 @@ export function randomRead(file: string, ctx: MountContext): number {
   if (ctx.tools.fio) {
     const out = execFileSync('fio', [
       '--name=rr', `--filename=${file}`, '--readonly', '--invalidate=0', '--rw=randread', '--bs=4k', '--ioengine=psync',
-      '--time_based', `--runtime=${ctx.sizes.fioSeconds}`, '--output-format=json',
+      '--time_based', `--runtime=${ctx.sizes.fioMs}ms`, '--output-format=json',
     ], { encoding: 'utf8', maxBuffer: 64 * MiB });
     const iops = JSON.parse(out.slice(out.indexOf('{'))).jobs[0].read.iops as number;
     if (!(iops > 0)) throw new Error('fio read nothing');
