@@ -41,7 +41,7 @@ export function renderChart(c: ChartInput): string {
   const niceHi = niceUp(Math.max(2, ...all));
   const tickVals = ticks(axisLo, niceHi);
 
-  const W = 980, labelW = 400, plotL = labelW + 10, plotR = W - 60, top = 70;
+  const W = 980, labelW = 400, plotL = labelW + 50, plotR = W - 50, top = 70;
   const barH = 13, gap = 3, groupPad = 12;
   const groupH = Math.max(1, others.length) * (barH + gap) + groupPad;
   const legendRows = Math.ceil(others.length / 4);
@@ -66,7 +66,16 @@ export function renderChart(c: ChartInput): string {
   out.push('</g>');
   out.push(`<line x1="${x1.toFixed(1)}" y1="${plotTop - 4}" x2="${x1.toFixed(1)}" y2="${plotBottom}" stroke="#000" stroke-width="1.5"/>`);
   out.push('<g class="ticks" text-anchor="middle" fill="#333">');
-  for (const t of tickVals) out.push(`<text x="${x(t).toFixed(1)}" y="${plotBottom + 16}">${t}x</text>`);
+  // Every 1-2-5 value gets a grid line; labels only where they do not crowd (decades first).
+  let lastLabel = -Infinity;
+  const crowded = (plotR - plotL) / tickVals.length < 44;
+  for (const t of tickVals) {
+    const isDecade = Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-6;
+    if (crowded && !isDecade) continue;
+    if (x(t) - lastLabel < 36) continue;
+    lastLabel = x(t);
+    out.push(`<text x="${x(t).toFixed(1)}" y="${plotBottom + 16}">${t}x</text>`);
+  }
   out.push('</g>');
   c.workloads.forEach((w, k) => {
     const gy = plotTop + k * groupH;

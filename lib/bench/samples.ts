@@ -136,7 +136,7 @@ export function formatValue(v: number, unit: Unit): string {
 
 export function formatRatio(r: number | null): string {
   if (r === null || !Number.isFinite(r)) return '-';
-  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toFixed(2)}x`;
+  return `${r >= 10 ? r.toFixed(0) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`;
 }
 
 /** The baseline of a set of implementation names: the kernel, else fuse-overlayfs, else the first. */
