@@ -13,6 +13,7 @@ import { baselineOf, chooseImpls } from './impls';
 import { imageLayerSet } from './image';
 import { buildDataSet, buildDeepSet, buildTarball, buildTreeSet } from './layers';
 import { probeKernelOverlay, withMount } from './mounts';
+import { podmanStores } from './podman';
 import { Progress } from './progress';
 import { dropCount, dropFileCache, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
 import type { BenchOptions, BenchResults, ImplSpec, LayerSet, MachineInfo, MountContext, Sample, Sizes, Tools, Workload } from './types';
@@ -98,7 +99,10 @@ interface RunState {
   releases: (() => Promise<void>)[];
 }
 
+const NO_LAYERS: LayerSet = { name: 'none', lower: [], info: {} };
+
 async function layerSet(kind: Workload['layers'], o: BenchOptions, st: RunState, sizes: Sizes): Promise<LayerSet> {
+  if (kind === 'none') return NO_LAYERS;
   const have = st.sets.get(kind);
   if (have) return have;
   const dir = path.join(st.dir, 'sets', kind);
@@ -188,7 +192,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     const witnesses = new Map<string, { impl: string; json: string }>();
     for (const w of workloads) {
       const set = await layerSet(w.layers, o, st, sizes);
-      if (w.layers !== 'data') prewarm(set);
+      if (w.layers === 'tree' || w.layers === 'deep') prewarm(set);
       const files = dataFiles(w, set);
       let lock: MemoryLock | null = null;
       if (w.dropSensitive && files.length > 0) lock = await lockInMemory(files);
@@ -235,6 +239,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     };
   } finally {
     progress?.stop();
+    podmanStores.cleanup();
     for (const r of st.releases) await r().catch(() => undefined);
     removeDir(st.dir);
   }
@@ -254,7 +259,11 @@ async function sample(
   let witness: unknown;
   for (let attempt = 0; ; attempt++) {
     let disturbed = false;
-    await withMount(impl, stacks, set.lower, async (m) => {
+    // Workloads without layers (podman) mount for themselves.
+    const mount = w.layers === 'none'
+      ? async (fn: (m: { mountpoint: string; upper: string; pid: number | null }) => Promise<void>) => fn({ mountpoint: '', upper: '', pid: null })
+      : (fn: Parameters<typeof withMount>[3]) => withMount(impl, stacks, set.lower, fn);
+    await mount(async (m) => {
       if (w.cold && files.length > 0) dropFileCache(files);
       const ctx: MountContext = { impl, mountpoint: m.mountpoint, upper: m.upper, layers: set, scratch: st.dir, sizes, tools };
       const prepared = await w.prepare?.(ctx);

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rng } from './layers';
+import { PODMAN_WORKLOADS } from './podman';
 import { syncFs } from './system';
 import type { MountContext, Workload } from './types';
 
@@ -120,7 +121,7 @@ function writeFsync(file: string, bytes: number): void {
   }
 }
 
-/** Every workload, in run order. */
+/** Every workload, in run order (the container ones last). */
 export const WORKLOADS: Workload[] = [
   {
     id: 'walk-cold', title: 'walk + lstat of every entry of the tree, first pass after mount', layers: 'tree', unit: 'ms', dropSensitive: false, cold: true,
@@ -265,4 +266,5 @@ export const WORKLOADS: Workload[] = [
       return { value, witness: size };
     },
   },
+  ...PODMAN_WORKLOADS,
 ];
