@@ -53,4 +53,14 @@ test('engine microbenchmarks: lookup and readdir workloads run in --quick mode a
   assert.not.throws(() => JSON.parse(JSON.stringify(res)));
 });
 
+test('engine copy-up and request-path microbenchmarks run in --quick mode', async () => {
+  const res = await runBenchmarks({ quick: true, filter: ['copyup', 'request-path'], outFile: null });
+  const copy = res.rows.filter((r) => r.group === 'copyup');
+  assert.ok(copy.some((r) => r.workload.startsWith('engine copy-up (open O_APPEND) of a 8 MiB')), copy.map((r) => r.workload).join('; '));
+  assert.ok(copy.some((r) => r.workload.endsWith('metacopy=on') && /metadata only/.test(r.note ?? '')), JSON.stringify(copy.map((r) => r.note)));
+  const req = res.rows.filter((r) => r.group === 'request-path');
+  assert.is(req.length, 5);
+  for (const row of [...copy, ...req]) checkMeasure(row.layerfs, row.workload);
+});
+
 test.run();
