@@ -51,6 +51,12 @@ class Handles {
     return h;
   }
 
+  /** Puts `h` in place of the file open as `fd`, closing that one. */
+  replace(fd: number, h: FileHandle): void {
+    this.open.get(fd)?.close();
+    this.open.set(fd, h);
+  }
+
   release(fd: number): void {
     const h = this.open.get(fd);
     this.open.delete(fd);
@@ -187,8 +193,23 @@ export class NativeOps {
     return [0, this.files.add(h)];
   }
 
-  read(_path: string, fd: number, buf: Buffer, len: number, pos: number): Answer {
-    return [this.files.get(fd).readSync(buf, 0, len, pos)];
+  read(path: string, fd: number, buf: Buffer, len: number, pos: number): Answer {
+    return [this.dataOf(path, fd).readSync(buf, 0, len, pos)];
+  }
+
+  /**
+   * The file a read of `fd` reads: a lower file opened for reading is replaced by the upper one
+   * once a copy-up (through another descriptor, or another name of a hard link) moved its data, as
+   * readers on the kernel's overlay see the writes made after the copy-up.
+   */
+  private dataOf(path: string, fd: number): FileHandle {
+    const h = this.files.get(fd);
+    if (h.onUpper) return h;
+    const p = rel(path);
+    if (this.ov.holdsData(h, p) || this.ov.tryResolve(p)?.type !== sys.S.IFREG) return h;
+    const now = this.ov.openRead(p, sys.O.RDONLY);
+    this.files.replace(fd, now);
+    return now;
   }
 
   write(_path: string, fd: number, buf: Buffer, len: number, pos: number): Answer {
@@ -228,12 +249,12 @@ export class NativeOps {
   }
 
   /**
-   * fuse-native 2.2.6 passes atime twice and never mtime, in whole milliseconds, with UTIME_NOW and
-   * UTIME_OMIT folded into the same 1073 ms: only atime can be set, and "now" or "unchanged" cannot
-   * be told apart (taken as unchanged). mtime is never changed here (docs/transports.md).
+   * libfuse 2 calls utimens only when both times are set (it drops `touch -a` and `touch -m`, having
+   * no UTIME_OMIT without utime_omit_ok), with "now" already resolved; fuse-native 2.2.6 then passes
+   * atime twice, in whole milliseconds, and never mtime. So atime is set and mtime is left as it was
+   * (docs/transports.md).
    */
   async utimens(path: string, atime: number): Promise<Answer> {
-    if (atime === 1073) return [0];
     await this.ov.setattr(rel(path), { atime: { sec: Math.floor(atime / 1000), nsec: (atime % 1000) * 1e6 } });
     return [0];
   }

@@ -89,8 +89,10 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
   const extraOptions = [
     'use_ino', // our inode numbers, as the primary transport shows them
     'big_writes', `max_write=${MAX_WRITE}`, `max_read=${MAX_WRITE}`,
-    // every change comes through this mount, which invalidates what the kernel cached of it
-    'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=1',
+    // Names: every change comes through this mount, which drops what the kernel cached of them.
+    // Attributes are asked for every time: libfuse 2 gives each name of a hard-linked file a
+    // kernel inode of its own, and a write through one must show in the size of the others.
+    'entry_timeout=1', 'attr_timeout=0', 'negative_timeout=1',
     ...(readOnly ? ['ro'] : []),
   ];
   const fuse: NativeFuse = new Fuse(mountpoint, ops.handlers(), {
@@ -98,7 +100,8 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
     timeout: false, // its default answers ETIMEDOUT after 15 s while the work goes on (a long copy-up)
     defaultPermissions: true,
     allowOther: options.allowOther ?? root,
-    kernelCache: true, // page cache kept across opens: nothing changes the layers behind the mount
+    // no kernel_cache: the page cache is dropped at each open (the other names of a hard link
+    // would keep stale pages otherwise, each being a kernel inode of its own)
     fsname: (options.fsname ?? 'layerfs').replace(/[,\\]/g, '_'),
     subtype: 'layerfs',
     debug: options.debug !== undefined,
