@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { ConfigError, Overlay } from '../engine';
 import { IdMap } from '../mount/idmap';
 import { checkMountpoint, overlayOptionsOf } from '../mount/server';
-import type { MountOptions, ServerStats } from '../mount/server';
+import type { MountOptions, Server } from '../mount/server';
 import * as sys from '../sys';
 import { loadFuseNative, NativeFuse } from './load';
 import { NativeOps } from './ops';
@@ -32,13 +32,34 @@ export function checkNativeOptions(o: MountOptions): void {
   if (o.xattrPermissions === 1 || o.xattrPermissions === 2) refuse('xattrPermissions', 'needs the caller\'s uid and gid, which fuse-native does not pass');
 }
 
-export interface NativeServer {
-  readonly overlay: Overlay;
-  stats(): ServerStats;
-  unmount(): Promise<void>;
+/** A live fuse-native mount served from this process (the primary transport's Server interface). */
+export type NativeServer = Server;
+
+/** Whether `mountpoint` is in this process' mount table (mountinfo's field 5, octal escapes undone). */
+function isMounted(mountpoint: string): boolean {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => unescape(l.split(' ')[4] ?? '') === mountpoint);
+}
+
+/**
+ * Resolves when the mount is gone (unmounted by us, by umount(8) or `layerfs umount`): libfuse 2
+ * tells fuse-native's JavaScript nothing, so the mount table is read twice a second.
+ */
+function watchEnd(mountpoint: string, stopped: Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (!isMounted(mountpoint)) finish();
+    }, 500);
+    const finish = () => {
+      clearInterval(timer);
+      resolve();
+    };
+    void stopped.then(finish);
+  });
 }
 
 function unmountNow(mountpoint: string): void {
+  if (!isMounted(mountpoint)) return; // unmounted from outside already
   if (process.getuid?.() === 0) {
     try {
       sys.umount2(mountpoint, 0);
@@ -122,8 +143,13 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
     throw new ConfigError(e.code ?? 'EIO', 'mountpoint', `fuse-native could not mount ${mountpoint}: ${e.message}`, mountpoint);
   }
   let done: Promise<void> | null = null;
+  let stopped: () => void = () => undefined;
+  const ended = watchEnd(mountpoint, new Promise<void>((r) => (stopped = r)));
   return {
+    mountpoint,
     overlay,
+    ended,
+    requestsReceived: () => [...ops.requests.values()].reduce((a, b) => a + b, 0),
     stats: () => ({
       requests: Object.fromEntries(ops.requests),
       latency: ops.latencySnapshot(),
@@ -135,8 +161,10 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
     unmount: () => {
       done ??= (async () => {
         try {
+          // (already gone, unmounted from outside: the binding's own bookkeeping only)
           await new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve())));
         } finally {
+          stopped();
           ops.closeAll();
           try {
             await overlay.sync();
