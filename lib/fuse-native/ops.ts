@@ -10,7 +10,8 @@ import { LatencyStats } from '../fuse/latency';
 import type { OpLatency } from '../fuse/latency';
 import { IdMap } from '../mount/idmap';
 import * as sys from '../sys';
-import type { NativeStat } from './load';
+import type { Caller } from '../engine';
+import type { NativeCaller, NativeStat, NativeTime } from './load';
 
 const EIO = 5, EBADF = 9, ENOSYS = 38;
 const NO_ID = 0xffffffff; // chown's "unchanged" ((uid_t)-1)
@@ -78,6 +79,8 @@ export interface NativeOpsOptions {
   gids?: IdMap;
   /** Server warnings (an unexpected error answered EIO). */
   log?: (line: string) => void;
+  /** The caller of the request being handled (the patched fuse-native; null: unknown). */
+  caller?: () => NativeCaller | null;
 }
 
 /** The engine behind fuse-native's path-based handlers. */
@@ -88,11 +91,23 @@ export class NativeOps {
   private readonly uids: IdMap;
   private readonly gids: IdMap;
   private readonly log: (line: string) => void;
+  private readonly callerNow: () => NativeCaller | null;
 
   constructor(private readonly ov: Overlay, options: NativeOpsOptions = {}) {
     this.uids = options.uids ?? new IdMap();
     this.gids = options.gids ?? new IdMap();
     this.log = options.log ?? ((l) => console.error(l));
+    this.callerNow = options.caller ?? (() => null);
+  }
+
+  /**
+   * Who creates an object: the request's caller (read before the handler's first await, while its
+   * request is the one being dispatched); unknown with the stock fuse-native: the server's user.
+   * (The kernel applied the umask: libfuse 2 does not ask for unmasked modes.)
+   */
+  private creator(): Caller | undefined {
+    const c = this.callerNow();
+    return c === null ? undefined : { uid: this.uids.toHost(c.uid), gid: this.gids.toHost(c.gid) };
   }
 
   /** The handler object fuse-native takes: every operation wrapped (see the module comment). */
@@ -141,8 +156,10 @@ export class NativeOps {
   private stat(a: Attr | sys.Stat, ino: number): NativeStat {
     return {
       mode: a.mode, uid: this.uids.toContainer(a.uid), gid: this.gids.toContainer(a.gid), size: a.size, dev: 0,
-      nlink: a.nlink, ino: ino % TWO32, rdev: a.rdev, blksize: a.blksize, blocks: a.blocks,
+      nlink: a.nlink, ino, rdev: a.rdev, blksize: a.blksize, blocks: a.blocks,
       atime: ms(a.atimeSec, a.atimeNsec), mtime: ms(a.mtimeSec, a.mtimeNsec), ctime: ms(a.ctimeSec, a.ctimeNsec),
+      // (the stock build keeps milliseconds only, the patched one these too)
+      atimeSubNs: a.atimeNsec % 1e6, mtimeSubNs: a.mtimeNsec % 1e6, ctimeSubNs: a.ctimeNsec % 1e6,
     };
   }
 
@@ -171,7 +188,7 @@ export class NativeOps {
   readdir(path: string): Answer {
     // '.' and '..' included (libfuse 2 lists what it is given); a type and inode number per name
     const entries = this.ov.opendir(rel(path)).entries;
-    return [0, entries.map((e) => e.name), entries.map((e) => ({ mode: e.type << 12, ino: e.ino % TWO32, mtime: 0, atime: 0, ctime: 0 }))];
+    return [0, entries.map((e) => e.name), entries.map((e) => ({ mode: e.type << 12, ino: e.ino }))];
   }
 
   readlink(path: string): Answer {
@@ -187,10 +204,14 @@ export class NativeOps {
     return this.ov.open(p, f).then((h): Answer => [0, this.files.add(h)]);
   }
 
-  /** fuse-native drops create's open flags: the file is opened read-write (the kernel checks access). */
-  async create(path: string, mode: number): Promise<Answer> {
-    const h = await this.ov.create(rel(path), mode & 0o7777, sys.O.RDWR);
-    return [0, this.files.add(h)];
+  /**
+   * The stock fuse-native drops create's open flags: the file is then opened read-write (the kernel
+   * checks the access mode; writes carry their offsets, appends too).
+   */
+  create(path: string, mode: number, flags: number | undefined): Promise<Answer> {
+    const { O } = sys;
+    const f = flags === undefined ? O.RDWR : flags & ~(O.DIRECT | O.APPEND);
+    return this.ov.create(rel(path), mode & 0o7777, f, this.creator()).then((h): Answer => [0, this.files.add(h)]);
   }
 
   read(path: string, fd: number, buf: Buffer, len: number, pos: number): Answer {
@@ -249,13 +270,14 @@ export class NativeOps {
   }
 
   /**
-   * libfuse 2 calls utimens only when both times are set (it drops `touch -a` and `touch -m`, having
-   * no UTIME_OMIT without utime_omit_ok), with "now" already resolved; fuse-native 2.2.6 then passes
-   * atime twice, in whole milliseconds, and never mtime. So atime is set and mtime is left as it was
-   * (docs/transports.md).
+   * Stock fuse-native 2.2.6: libfuse 2 calls utimens only when both times are set ("now" resolved,
+   * a lone atime or mtime dropped), and fuse-native passes atime twice in whole milliseconds and
+   * never mtime: atime is set, mtime left as it was. The patched build passes both, to the ns,
+   * with "now" and "unchanged" (docs/transports.md).
    */
-  async utimens(path: string, atime: number): Promise<Answer> {
-    await this.ov.setattr(rel(path), { atime: { sec: Math.floor(atime / 1000), nsec: (atime % 1000) * 1e6 } });
+  async utimens(path: string, atime: NativeTime, mtime: NativeTime): Promise<Answer> {
+    if (atime === undefined && mtime === undefined) return [0];
+    await this.ov.setattr(rel(path), { atime, mtime });
     return [0];
   }
 
@@ -272,14 +294,12 @@ export class NativeOps {
     return [0];
   }
 
-  async mknod(path: string, mode: number, dev: number): Promise<Answer> {
-    await this.ov.mknod(rel(path), mode, dev);
-    return [0];
+  mknod(path: string, mode: number, dev: number): Promise<Answer> {
+    return this.ov.mknod(rel(path), mode, dev, this.creator()).then((): Answer => [0]);
   }
 
-  async mkdir(path: string, mode: number): Promise<Answer> {
-    await this.ov.mkdir(rel(path), mode & 0o7777);
-    return [0];
+  mkdir(path: string, mode: number): Promise<Answer> {
+    return this.ov.mkdir(rel(path), mode & 0o7777, this.creator()).then((): Answer => [0]);
   }
 
   async unlink(path: string): Promise<Answer> {
@@ -304,9 +324,8 @@ export class NativeOps {
   }
 
   /** The link's target is any string, not a path in the mount. */
-  async symlink(target: string, path: string): Promise<Answer> {
-    await this.ov.symlink(target, rel(path));
-    return [0];
+  symlink(target: string, path: string): Promise<Answer> {
+    return this.ov.symlink(target, rel(path), this.creator()).then((): Answer => [0]);
   }
 
   async setxattr(path: string, name: string, value: Buffer, _position: number, flags: number): Promise<Answer> {

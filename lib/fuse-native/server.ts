@@ -97,7 +97,9 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
     overlayOptions.userxattr = true; // as the primary transport: trusted.* needs CAP_SYS_ADMIN
     if (overlayOptions.metacopy === undefined) overlayOptions.metacopy = false;
   }
-  const { Fuse } = loadFuseNative(unmountNow);
+  const native = loadFuseNative(unmountNow);
+  const { Fuse } = native;
+  options.debug?.(`fuse-native ${native.version}, ${native.patched ? 'patched build (scripts/build-fuse-native.js)' : 'stock build: mtime, create flags and callers unknown (docs/transports.md)'}`);
   sys.setErrorStacks(false);
   const overlay = Overlay.open(overlayOptions);
   const log = options.log ?? ((l: string) => console.error(l));
@@ -105,6 +107,7 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
     uids: new IdMap(options.uidmap, options.squashUid),
     gids: new IdMap(options.gidmap, options.squashGid),
     log,
+    caller: native.caller,
   });
   const readOnly = options.readOnly === true || overlay.readOnly;
   const extraOptions = [
