@@ -31,20 +31,22 @@ const MOUNT_KEYS = new Set<string>([
 ] satisfies (keyof MountOptions)[]);
 let hooks = false;
 
+/** Detaches `mp` if it is mounted (not root: through fusermount3, which may unmount only our own). */
+function detach(mp: string): void {
+  try {
+    if (process.getuid?.() === 0) sys.umount2(mp, sys.MNT.DETACH);
+    else sys.fusermountUnmount(mp, true);
+  } catch {
+    /* gone already */
+  }
+}
+
 /** Process exit and SIGINT/SIGTERM detach every mount still up, so none is left dead behind us. */
 function installHooks(): void {
   if (hooks) return;
   hooks = true;
   process.on('exit', () => {
-    for (const mp of live) {
-      try {
-        // not root: only fusermount3 may unmount (and only our own mounts)
-        if (process.getuid?.() === 0) sys.umount2(mp, sys.MNT.DETACH);
-        else sys.fusermountUnmount(mp, true);
-      } catch {
-        /* gone already */
-      }
-    }
+    for (const mp of live) detach(mp);
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -81,20 +83,31 @@ function workerHost(data: object): ServerHost {
  * fuse-native serves from the main event loop of its process and may take its process down with
  * it (a crash in the binding): a child process of its own, with the worker's message protocol.
  */
-function childHost(data: object): ServerHost {
+function childHost(data: object, mountpoint: string): ServerHost {
   const child = fork(path.join(__dirname, '..', 'fuse-native', 'child.js'), [], {
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let exited = false;
-  child.once('exit', () => (exited = true));
+  let exitCode: number | null = null;
+  let mounted = false;
+  child.on('message', (m: FromWorker) => {
+    if (m.type === 'ready') mounted = true;
+  });
+  child.once('exit', (code) => {
+    exited = true;
+    exitCode = code;
+    // A server that died after mounting (a crash in the binding) leaves a dead mount: detached now.
+    if (code !== 0 && mounted) detach(mountpoint);
+  });
   child.send({ type: 'start', options: data });
   return {
     send: (m) => {
       if (child.connected) child.send(m);
     },
     on: (e, fn) => child.on(e, fn),
-    once: (e: 'error' | 'exit', fn: (x: any) => void) => child.once(e, fn), // eslint-disable-line @typescript-eslint/no-explicit-any
+    // (an exit already seen is reported at once: an unmount after a crash must not wait forever)
+    once: (e: 'error' | 'exit', fn: (x: any) => void) => (e === 'exit' && exited ? setImmediate(fn, exitCode) : child.once(e, fn)), // eslint-disable-line @typescript-eslint/no-explicit-any
     stop: () =>
       new Promise<void>((resolve) => {
         if (exited) return resolve();
@@ -152,7 +165,7 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   }
   const { debug, log, ...data } = options;
   const serverData = { ...data, mountpoint, debugLog: debug !== undefined };
-  const worker = transport === 'fuse' ? workerHost(serverData) : childHost(serverData);
+  const worker = transport === 'fuse' ? workerHost(serverData) : childHost(serverData, mountpoint);
   const events = new EventEmitter();
   const pending = new Map<number, (s: ServerStats) => void>();
   let nextId = 1;

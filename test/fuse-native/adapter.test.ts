@@ -176,6 +176,19 @@ test('-o transport=fuse-native on the command line', () => {
   assert.throws(() => parseMountArgs(['-o', 'lowerdir=/a,transport=libfuse', '/m']), /transport=libfuse: expected fuse or fuse-native/);
 });
 
+test('a server that dies leaves no dead mount: unmount() resolves and the mountpoint is free again', () =>
+  withNative(async (mp, m) => {
+    fs.readdirSync(mp);
+    // this process' child serving the mount (fuse-native/child.js)
+    const pids = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+      .split('\n').filter((l) => l.includes('fuse-native/child.js')).map((l) => Number(l.trim().split(' ')[0]));
+    assert.is(pids.length, 1, 'one server process');
+    process.kill(pids[0], 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.not.ok(mountsUnder(mp).includes(mp), 'the dead mount is detached');
+    await m.unmount();
+  }));
+
 test('no mount left behind', () => {
   assertNoMountsUnder(PREFIX);
   for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
