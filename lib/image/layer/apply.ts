@@ -222,6 +222,10 @@ export class LayerApplier {
       }
       return;
     }
+    if (base.startsWith(OCI_WHITEOUT_PREFIX + OCI_WHITEOUT_PREFIX)) {
+      // other `.wh..wh.` names are aufs's own metadata (.wh..wh.plnk, .wh..wh.aufs): not files, not whiteouts
+      return;
+    }
     if (base.startsWith(OCI_WHITEOUT_PREFIX)) {
       const hidden = base.slice(OCI_WHITEOUT_PREFIX.length);
       if (hidden === '' || hidden === '.' || hidden === '..') throw badTar('a whiteout of no name', e.name);

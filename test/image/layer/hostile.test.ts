@@ -132,6 +132,7 @@ test('whiteouts: .wh.NAME -> 0/0 char device, .wh..wh..opq -> opaque xattr; an o
     file('.wh.v'), dirE('v'),
     dirE('k'), file('k/a'), file('.wh.k'),
     file('implicit/deep/.wh.x'),
+    file('.wh..wh.aufs'), dirE('.wh..wh.plnk'),
   ]);
   await extractLayer(Readable.from([tar]), { dest, userxattr: false });
   const st = fs.lstatSync(path.join(dest, 'gone'));
