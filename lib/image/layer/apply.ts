@@ -277,14 +277,27 @@ export class LayerApplier {
       case 'link': {
         const target = layerPath(e.linkname, 'the hard link target', e.name);
         if (target.length === 0) throw badTar('a hard link to the layer root', e.name);
-        const tparent = this.dir(target.slice(0, -1), e.name);
+        // The target's directory is opened here, not through the cache: a cache miss could evict
+        // (close) `parent` while it is still needed.
+        const notThere = (): Error => badTar(`hard link to ${JSON.stringify(e.linkname)}, which is not in the layer`, e.name);
+        let tparent = this.root;
+        if (target.length > 1) {
+          try {
+            tparent = sys.openBeneath(this.root, target.slice(0, -1).join('/'), O.PATH | O.DIRECTORY);
+          } catch (err) {
+            if ((err as sys.SysError).code === 'ENOENT') throw notThere();
+            throw this.pathError(err, target.slice(0, -1).join('/'), e.name);
+          }
+        }
         try {
           sys.linkat(tparent, target[target.length - 1], parent, base, 0);
         } catch (err) {
           const code = (err as sys.SysError).code;
-          if (code === 'ENOENT') throw badTar(`hard link to ${JSON.stringify(e.linkname)}, which is not in the layer`, e.name);
+          if (code === 'ENOENT') throw notThere();
           if (code === 'EPERM') throw badTar(`hard link to ${JSON.stringify(e.linkname)}, a directory`, e.name);
           throw err;
+        } finally {
+          if (tparent !== this.root) sys.close(tparent);
         }
         return;
       }

@@ -177,6 +177,19 @@ test('a parent the tar leaves out takes the metadata of the same directory in th
   assert.equal([Number(b.mode & 0o7777n), b.mtimeNs], [0o755, BigInt(T.sec) * 1_000_000_000n], 'not below: 0755 and the entry time');
 }));
 
+test('hard links across more directories than the fd cache holds land where they should', () => withTmp(async (dest) => {
+  const n = 300;
+  const entries: E[] = [];
+  for (let i = 0; i < n; i++) entries.push(dirE(`d${i}`), file(`d${i}/f`, `f${i}`));
+  for (let i = 0; i < n; i++) entries.push(hard(`d${i}/l`, `d${(i + 150) % n}/f`));
+  await extractLayer(Readable.from([await buildTar(entries)]), { dest });
+  for (let i = 0; i < n; i++) {
+    const l = fs.statSync(path.join(dest, `d${i}/l`));
+    assert.is(l.ino, fs.statSync(path.join(dest, `d${(i + 150) % n}/f`)).ino, `d${i}/l`);
+    assert.equal(fs.readdirSync(path.join(dest, `d${i}`)).sort(), ['f', 'l']);
+  }
+}));
+
 test('private overlay xattrs in a tar are dropped', () => withTmp(async (dest) => {
   const tar = await buildTar([{ entry: { name: 'd', type: 'dir', mode: 0o755, mtime: T, xattrs: new Map([['trusted.overlay.redirect', Buffer.from('/etc')], ['user.overlay.opaque', Buffer.from('y')], ['user.keep', Buffer.from('k')]]) } }]);
   await extractLayer(Readable.from([tar]), { dest });
