@@ -125,7 +125,7 @@ test('one upper and work, one user: a second mount() or Overlay.open is refused 
         [{ lower: set.lower, upper: set.upper, work: w2, mountpoint: m2 }, 'upper'],
       ];
       for (const [opts, option] of refusals) {
-        const err = await mount(opts as never).then(() => null, (e) => e as { name: string; code: string; option: string; message: string });
+        const err = await mount(opts as never).then(async (m) => { await m.unmount(); return null; }, (e) => e as { name: string; code: string; option: string; message: string });
         assert.ok(err, `${JSON.stringify(opts)} must be refused`);
         assert.is(err!.code, 'EBUSY');
         assert.is(err!.option, option);
@@ -140,7 +140,7 @@ test('one upper and work, one user: a second mount() or Overlay.open is refused 
     // Let go at unmount: the engine opens it now, and holds it in turn.
     const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
     try {
-      const err = await mount({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: m2 }).then(() => null, (e) => e as Error & { code: string });
+      const err = await mount({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: m2 }).then(async (m) => { await m.unmount(); return null; }, (e) => e as Error & { code: string });
       assert.is(err?.code, 'EBUSY');
       assert.is(err!.message, `work ${set.work} is in use by process ${process.pid}: an upper and work directory serve one mount at a time`);
     } finally {
@@ -167,10 +167,10 @@ test('a SIGKILLed holder leaves no stale lock: the next mount() of its upper and
       child.stdout.on('data', (d) => String(d).includes('ready') && res());
       child.once('exit', (code) => rej(new Error(`child exited ${code} before mounting`)));
     });
-    const held = await mount({ ...opts, mountpoint: other }).then(() => null, (e) => e as Error & { code: string });
-    assert.is(held?.code, 'EBUSY', 'held while the child lives');
+    const held = await mount({ ...opts, mountpoint: other }).then(async (m) => { await m.unmount(); return null; }, (e) => e as Error & { code: string });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    assert.is(held?.code, 'EBUSY', 'held while the child lives');
     await withLayerfs(opts, () => {
       fs.writeFileSync(path.join(mp, 'etc/new'), 'after');
     });
