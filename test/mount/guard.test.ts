@@ -8,7 +8,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -58,13 +58,18 @@ async function inChild(set: LayerSet, attempts: Record<string, unknown>[]) {
   return JSON.parse(r.stdout) as { mounted?: true; name?: string; code?: string; option?: string; message?: string }[];
 }
 
-test('a mountpoint in a lower, in the upper, over a layer, or through a symlink is refused before mounting', async () => {
+test('a mountpoint in a lower (also through a bind mount), in the upper, over a layer, or through a symlink is refused before mounting', async () => {
   const set = sample();
   const l = set.lower[0];
   const covered = path.join(set.base, 'over', 'layer');
   fs.mkdirSync(covered, { recursive: true });
   const rw = { upper: set.upper, work: set.work };
+  // The lower's root seen at another path through a bind mount: the same directory (device, inode).
+  const bind = path.join(set.base, 'bind');
+  fs.mkdirSync(bind);
+  execFileSync('mount', ['--bind', l, bind]);
   const cases: [Record<string, unknown>, RegExp][] = [
+    [{ lower: [l], ...rw, mountpoint: path.join(bind, 'sub') }, /^mountpoint \S+\/bind\/sub is inside lower\[0\] \S+\/l0: /],
     [{ lower: [l], ...rw, mountpoint: path.join(l, 'sub') }, /^mountpoint \S+\/l0\/sub is inside lower\[0\] \S+\/l0: the server would wait on its own mount/],
     [{ lower: [l], ...rw, mountpoint: path.join(set.upper, 'usub') }, /^mountpoint \S+\/upper\/usub is inside upper /],
     [{ lower: [l], mountpoint: l }, /^mountpoint \S+\/l0 is lower\[0\] /],
@@ -80,7 +85,7 @@ test('a mountpoint in a lower, in the upper, over a layer, or through a symlink 
       assert.is(r.option, 'mountpoint', label);
       assert.match(r.message!, cases[i][1], label);
     });
-    assert.equal(fuseMountsUnder(set.base), []);
+    assert.equal(fuseMountsUnder(set.base), [], 'nothing left mounted');
   } finally {
     releaseMountsUnder(set.base);
     set.remove();
