@@ -10,7 +10,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { mount } from '../../lib/mount';
 import { Overlay } from '../../lib/engine';
@@ -21,10 +20,14 @@ import { fuseMountsUnder, releaseMountsUnder, runBounded } from '../helpers/boun
 const LABEL = 'layerfs-mguard-';
 const LIB = path.resolve(__dirname, '../../lib');
 
+/** This run's directories (another run of this file may be under way on the machine). */
+const bases: string[] = [];
+
 function sample(): LayerSet {
   const set = makeLayerSet([{ 'sub/f': { type: 'file', content: 'lower' }, 'etc/base': { type: 'file', content: 'base' } }], undefined, tempDir(LABEL));
   fs.mkdirSync(path.join(set.upper, 'usub'));
   fs.symlinkSync(set.lower[0], path.join(set.base, 'link'));
+  bases.push(set.base);
   return set;
 }
 
@@ -187,8 +190,10 @@ test('a SIGKILLed holder leaves no stale lock: the next mount() of its upper and
 });
 
 test('no mount left behind', () => {
-  assertNoMountsUnder(path.join(os.tmpdir(), LABEL));
-  for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
+  for (const base of bases) {
+    assertNoMountsUnder(base);
+    removeTree(base);
+  }
 });
 
 test.run();
