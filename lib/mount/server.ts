@@ -12,6 +12,12 @@ import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint, serve
 export interface MountOptions extends OverlayOptions {
   /** Where the merged tree appears. */
   mountpoint: string;
+  /**
+   * How the mount talks to the kernel: 'fuse' (default: our own /dev/fuse session, kernel
+   * passthrough) or 'fuse-native' (the optional fuse-native package over libfuse 2, served from a
+   * child process; what it cannot do is in docs/transports.md).
+   */
+  transport?: 'fuse' | 'fuse-native';
   /** Kernel passthrough of open files (needs root and Linux >= 6.9): 'auto' (default), true, false. */
   passthrough?: boolean | 'auto';
   /**
@@ -200,6 +206,8 @@ export async function startServer(options: MountOptions, servedDevs: number[] = 
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   ops.kernelOpens = kernelOpens;
+  // attributes only (offset -1): takes no page lock, so it may be sent while the kernel waits on a WRITE
+  ops.attrsChanged = (nodeid) => void session.notifyInvalInode(nodeid, -1, 0);
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
   }
