@@ -60,7 +60,7 @@ function dated(now = new Date()): string {
 
 export function parseBenchArgs(argv: string[], cwd = process.cwd()): ParsedBench {
   const o: BenchOptions = {
-    out: null, rounds: 5, quick: false, scale: undefined as unknown as number, extraImpls: [],
+    out: null, rounds: 5, quick: false, extraImpls: [],
     progress: process.stderr.isTTY ? 'bar' : 'lines', log: (l) => process.stderr.write(`layerfs bench: ${l}\n`),
     command: ['layerfs', 'bench', ...argv].map((a) => (/^[\w./:=,-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
   };

@@ -234,6 +234,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       workloads: workloads.map((w) => ({ id: w.id, title: titleOf(w, sizes), unit: w.unit })),
       skipped,
       samples,
+      witnesses: Object.fromEntries([...witnesses].map(([id, w]) => [id, JSON.parse(w.json)])),
       durationSec: Math.round((Date.now() - started) / 100) / 10,
       pageCacheDrops: drops0 === null || drops1 === null ? null : drops1 - drops0,
     };

@@ -109,8 +109,8 @@ export interface BenchOptions {
   out: string | null;
   rounds: number;
   quick: boolean;
-  /** Multiplies every generated size (0 < scale <= 1 usually; tests use 0.01). */
-  scale: number;
+  /** Multiplies every generated size (0 < scale <= 1 usually; tests use 0.01); default 1, --quick 1/16. */
+  scale?: number;
   /** Workload ids matching this regex run. */
   workloads?: RegExp;
   /** Extra fuse-overlayfs-compatible commands, `NAME=PROG ARGS`. */
@@ -156,6 +156,8 @@ export interface BenchResults {
   /** What could not run here, one line each. */
   skipped: string[];
   samples: Sample[];
+  /** What every implementation agreed on, per workload (entries walked, bytes in the upper...). */
+  witnesses: Record<string, unknown>;
   durationSec: number;
   pageCacheDrops: number | null;
 }

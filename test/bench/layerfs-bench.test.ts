@@ -132,6 +132,11 @@ test('layerfs bench --quick at a tiny scale: a sample for every workload and imp
       }
     }
   }
+  // What every implementation agreed on (the run fails a sample that disagrees).
+  assert.is(results.witnesses['readdir-first'], 100);
+  assert.is(results.witnesses['lookup-bottom'], 20);
+  assert.is(results.witnesses['copyup-append'], 10 * 2 ** 20 + 1);
+  assert.ok((results.witnesses['walk-cold'] as number) > 200);
   assert.ok(fs.readFileSync(path.join(out, 'results.csv'), 'utf8').startsWith('workload,metric,implementation,round,value,unit,disturbed,drops\n'));
   const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
   for (const s of ['# layerfs bench', '## Time', '![', 'chart.svg', 'layerfs bench --quick --scale 0.01', ...impls.map((i) => `\`${i}\``)]) assert.ok(report.includes(s), s);
@@ -172,10 +177,32 @@ test('--image without the image store, and an --impl that is not installed: one 
     assert.not.ok(r.stderr.includes('    at '), r.stderr);
   }
   const m = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^lookup-top$', '--impls', '^layerfs$',
-    '--impl', 'nope=/nonexistent/mount-prog -f', '--out', path.join(dir, 'o2'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
+    '--impl', 'nope=/nonexistent/mount-prog -f', '--json', '--out', path.join(dir, 'o2'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
   assert.is(m.status, 0, m.stderr);
-  assert.match(m.stdout, /nope: not measured: \/nonexistent\/mount-prog not found/);
+  assert.match(m.stderr, /nope: not measured: \/nonexistent\/mount-prog not found/);
+  const json = JSON.parse(m.stdout) as BenchResults;
+  assert.equal(json.impls.map((i) => i.name), ['layerfs']);
+  assert.ok(json.samples.some((s) => s.workload === 'lookup-top' && s.metric === 'time' && s.value > 0));
   assert.ok(fs.readFileSync(path.join(dir, 'o2', 'results.csv'), 'utf8').includes('lookup-top,time,layerfs,1,'));
+});
+
+test('--layers: the user\'s directories replace the tree, and every implementation must see the same entries', () => {
+  const dir = temp();
+  const [top, bottom] = ['top', 'bottom'].map((n) => path.join(dir, n));
+  for (let i = 0; i < 30; i++) {
+    fs.mkdirSync(path.join(bottom, `d${i % 3}`), { recursive: true });
+    fs.writeFileSync(path.join(bottom, `d${i % 3}`, `f${i}`), 'b');
+  }
+  fs.mkdirSync(path.join(top, 'd0'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'd0', 'new'), 't');
+  const impls = process.getuid?.() === 0 ? '^(layerfs|kernel)$' : '^layerfs$';
+  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--impls', impls,
+    '--layers', `${top}:${bottom}`, '--json', '--out', path.join(dir, 'o'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
+  assert.is(r.status, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as BenchResults;
+  assert.equal(json.skipped.filter((l) => l.includes('failed')), []);
+  assert.is(json.samples.filter((s) => s.metric === 'time').length, json.impls.length);
+  assert.is(json.witnesses['walk-cold'], 3 + 30 + 1, 'entries walked');
 });
 
 test.run();
