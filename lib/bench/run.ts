@@ -188,10 +188,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     if (workloads.length === 0) throw new Error(`no workload ${o.workloads ? `matches /${o.workloads.source}/` : 'can run'} (have: ${WORKLOADS.map((w) => w.id).join(', ')})`);
     const implsOf = (w: Workload) => impls.filter((i) => w.appliesTo?.(i) ?? true);
     progress = new Progress(o.progress, workloads.reduce((n, w) => n + o.rounds * implsOf(w).length, 0), o.log);
+    const bar = progress;
+    const withBar: BenchOptions = { ...o, log: (line) => bar.note(line) }; // lines that must not be drawn over
     const failed = new Set<string>();
     const witnesses = new Map<string, { impl: string; json: string }>();
     for (const w of workloads) {
-      const set = await layerSet(w.layers, o, st, sizes);
+      const set = await layerSet(w.layers, withBar, st, sizes);
       if (w.layers === 'tree' || w.layers === 'deep') prewarm(set);
       const files = dataFiles(w, set);
       let lock: MemoryLock | null = null;
