@@ -33,6 +33,9 @@ layers, the implementations interleaved round by round; prints medians and ratio
   --out DIR            where results.csv, report.md, chart.svg, results.json go
                        (default: ./layerfs-bench-DATE)
   --scratch DIR        where layers and mounts go (default: the temp dir); its filesystem is measured
+  --drop-caches        cold samples drop the whole machine's caches (root; for a machine of your
+                       own: by default only the lower file's pages are dropped, the lower
+                       filesystem's metadata stays cached)
   --json               print the results as JSON on stdout (the table goes to stderr)
   --list               list the workloads and implementations
   --compare OLD NEW    compare two results.csv files
@@ -79,6 +82,7 @@ export function parseBenchArgs(argv: string[], cwd = process.cwd()): ParsedBench
       case '--quick': o.quick = true; break;
       case '--json': json = true; break;
       case '--list': list = true; break;
+      case '--drop-caches': o.dropCaches = true; break;
       case '--rounds': {
         const v = value(i++, a);
         if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--rounds ${v}: expected a whole number >= 1`);

@@ -15,7 +15,7 @@ import { buildDataSet, buildDeepSet, buildTarball, buildTreeSet } from './layers
 import { probeKernelOverlay, withMount } from './mounts';
 import { podmanStores } from './podman';
 import { Progress } from './progress';
-import { dropCount, dropFileCache, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
+import { dropCount, dropFileCache, dropMachineCaches, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
 import type { BenchOptions, BenchResults, ImplSpec, LayerSet, MachineInfo, MountContext, Sample, Sizes, Tools, Workload } from './types';
 import { WORKLOADS } from './workloads';
 
@@ -175,6 +175,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     const impls = choice.impls;
     if (impls.length === 0) throw new Error('no implementation can run here');
     if (!tools.fio) skipped.push('fio: not installed: random reads use the built-in reader (Node, pread of 4 KiB)');
+    if (o.dropCaches && process.getuid?.() !== 0) throw Object.assign(new Error('--drop-caches needs root (it writes /proc/sys/vm/drop_caches)'), { code: 'EPERM' });
     if (!tools.python3) skipped.push('python3: not installed: cold and cached data workloads cannot drop or lock pages and do not run');
     for (const line of skipped) o.log(line);
     const workloads = selectWorkloads(o.workloads).filter((w) => {
@@ -230,7 +231,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     return {
       machine: machineInfo(scratchParent),
       command: o.command ?? 'layerfs bench',
-      options: { rounds: o.rounds, quick: o.quick, scale: sizes.scale, workloads: o.workloads?.source ?? null },
+      options: { rounds: o.rounds, quick: o.quick, scale: sizes.scale, workloads: o.workloads?.source ?? null, dropCaches: o.dropCaches ?? false },
       impls,
       baseline: baselineOf(impls.map((i) => i.name)),
       workloads: workloads.map((w) => ({ id: w.id, title: titleOf(w, sizes), unit: w.unit })),
@@ -267,7 +268,8 @@ async function sample(
       ? async (fn: (m: { mountpoint: string; upper: string; pid: number | null }) => Promise<void>) => fn({ mountpoint: '', upper: '', pid: null })
       : (fn: Parameters<typeof withMount>[3]) => withMount(impl, stacks, set.lower, fn);
     await mount(async (m) => {
-      if (w.cold && files.length > 0) dropFileCache(files);
+      if (w.cold && o.dropCaches) dropMachineCaches();
+      else if (w.cold && files.length > 0) dropFileCache(files);
       const ctx: MountContext = { impl, mountpoint: m.mountpoint, upper: m.upper, layers: set, scratch: st.dir, sizes, tools };
       const prepared = await w.prepare?.(ctx);
       const cpu0 = m.pid === null ? null : processCpuMs(m.pid);

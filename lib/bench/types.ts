@@ -128,6 +128,12 @@ export interface BenchOptions {
   log(line: string): void;
   /** The command line, for the report. */
   command?: string;
+  /**
+   * Cold samples drop the machine's caches (sync; echo 3 > /proc/sys/vm/drop_caches, root only)
+   * after mounting, so the lower filesystem is read from disk too. Off by default: on a shared
+   * machine it slows everyone; cold then means a new mount over a warm lower filesystem.
+   */
+  dropCaches?: boolean;
   /** How many times a disturbed sample is taken again (default 2). */
   retries?: number;
 }
@@ -148,7 +154,7 @@ export interface MachineInfo {
 export interface BenchResults {
   machine: MachineInfo;
   command: string;
-  options: { rounds: number; quick: boolean; scale: number; workloads: string | null };
+  options: { rounds: number; quick: boolean; scale: number; workloads: string | null; dropCaches: boolean };
   impls: ImplSpec[];
   /** The implementation the ratios are taken against ('kernel' when it could run). */
   baseline: string | null;
