@@ -144,5 +144,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write(summary);
     process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   } else process.stdout.write(summary);
+  if (!results.samples.some((x) => x.metric === 'time')) {
+    process.stderr.write('layerfs bench: nothing could be measured here (see "not measured here" above)\n');
+    return 1;
+  }
   return 0;
 }
