@@ -17,6 +17,8 @@ mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through m
                  (unknown ones are reported and ignored)
 
 commands:
+  image ...      the image store: import, export, ls, inspect, tag, rm, prune, df (layerfs image --help)
+  container ...  containers: create, mount, umount, rm, ls, diff, commit, bundle (layerfs container --help)
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
                  print the merged tree (or the subtree at PATH) with the layer each object comes from
@@ -50,6 +52,11 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       case 'umount':
         return await umountCommand(rest);
+      case 'image':
+      case 'images':
+        return await (await import('./image')).imageCommand(rest);
+      case 'container':
+        return await (await import('./container')).containerCommand(rest);
       case 'bench':
         return await (await import('../bench/cli')).benchCommand(rest);
       default:
