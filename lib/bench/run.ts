@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { baselineOf, chooseImpls } from './impls';
 import { imageLayerSet } from './image';
 import { buildDataSet, buildDeepSet, buildTarball, buildTreeSet } from './layers';
-import { probeKernelOverlay, withMount } from './mounts';
+import { probeKernelOverlay, probeMount, withMount } from './mounts';
 import { podmanStores } from './podman';
 import { Progress } from './progress';
 import { dropCount, dropFileCache, dropMachineCaches, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
@@ -170,7 +170,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const drops0 = dropCount();
   let progress: Progress | null = null;
   try {
-    const choice = chooseImpls({ extra: o.extraImpls, filter: o.implFilter, kernelProbe: () => probeKernelOverlay(st.dir) });
+    const choice = await chooseImpls({
+      extra: o.extraImpls, filter: o.implFilter, kernelProbe: () => probeKernelOverlay(st.dir), mountProbe: (impl) => probeMount(impl, st.dir),
+    });
     skipped.push(...choice.skipped);
     const impls = choice.impls;
     if (impls.length === 0) throw new Error('no implementation can run here');

@@ -161,21 +161,47 @@ test('layerfs bench --compare on two results.csv files', () => {
   assert.ok(/^layerfs: .*missing\.csv/.test(bad.stderr) && !bad.stderr.includes('    at '), bad.stderr);
 });
 
-test('--image without the image store, and an --impl that is not installed: one clear line each', () => {
+test('--image: an image\'s layers from the store replace the tree; a missing image or store is one clear line', async () => {
   const dir = temp();
-  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--impls', '^layerfs$',
-    '--image', 'localhost/x:1', '--out', path.join(dir, 'o'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
-  let storeLanded = true;
+  let storeMod: typeof import('../../lib/image/store/store') | null = null;
   try {
-    require.resolve('../../lib/image/store');
+    storeMod = require('../../lib/image/store/store');
   } catch {
-    storeLanded = false;
+    storeMod = null;
   }
-  if (!storeLanded) {
+  const base = [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--scratch', dir, '--json'];
+  if (storeMod === null) {
+    const r = spawnSync(process.execPath, [...base, '--impls', '^layerfs$', '--image', 'localhost/x:1', '--out', path.join(dir, 'o')], { encoding: 'utf8', timeout: 120_000 });
     assert.is(r.status, 1, r.stderr);
-    assert.match(r.stderr, /--image: the image store \(lib\/image\/store\) is not part of this build yet/);
+    assert.match(r.stderr, /--image: the image store \(lib\/image\/store\) is not part of this build/);
     assert.not.ok(r.stderr.includes('    at '), r.stderr);
+  } else {
+    const { tarLayer, writeOciLayout } = require('../image/helpers') as typeof import('../image/helpers');
+    const [bottom, top, layout, root] = ['bottom', 'top', 'layout', 'store'].map((n) => path.join(dir, n));
+    fs.mkdirSync(path.join(bottom, 'a'), { recursive: true });
+    for (let i = 1; i <= 5; i++) fs.writeFileSync(path.join(bottom, 'a', String(i)), String(i));
+    fs.mkdirSync(path.join(top, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(top, 'a', '6'), '6');
+    fs.writeFileSync(path.join(top, 'a', '.wh.1'), ''); // OCI whiteout: a/1 is gone
+    writeOciLayout(layout, 't', [tarLayer(bottom, path.join(dir, 'b'), 'none'), tarLayer(top, path.join(dir, 't'), 'none')]);
+    const store = await storeMod.Store.open({ root });
+    await store.import(`oci:${layout}:t`, 'localhost/bench:1');
+    store.close();
+    const env = { ...process.env, LAYERFS_ROOT: root };
+    const impls = process.getuid?.() === 0 ? '^(layerfs|kernel|fuse-overlayfs)$' : '^layerfs$';
+    const r = spawnSync(process.execPath, [...base, '--impls', impls, '--image', 'localhost/bench:1', '--out', path.join(dir, 'o')], { encoding: 'utf8', timeout: 120_000, env });
+    assert.is(r.status, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as BenchResults;
+    assert.equal(json.skipped.filter((l) => l.includes('failed')), []);
+    assert.is(json.witnesses['walk-cold'], 6, 'a, a/2..a/6 through every implementation');
+    const missing = spawnSync(process.execPath, [...base, '--impls', '^layerfs$', '--image', 'localhost/nothing:1', '--out', path.join(dir, 'o2')], { encoding: 'utf8', timeout: 120_000, env });
+    assert.is(missing.status, 1, missing.stderr);
+    assert.match(missing.stderr, /^layerfs: image "localhost\/nothing:1" not found$/m);
   }
+});
+
+test('an --impl that is not installed: one line, and the run goes on (--json on stdout)', () => {
+  const dir = temp();
   const m = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^lookup-top$', '--impls', '^layerfs$',
     '--impl', 'nope=/nonexistent/mount-prog -f', '--json', '--out', path.join(dir, 'o2'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
   assert.is(m.status, 0, m.stderr);
