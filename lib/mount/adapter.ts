@@ -454,8 +454,12 @@ export class OverlayFuseOps implements FuseOperations {
     const handle = this.unparked(a.nodeid, flags, path) ?? await this.files.withRoom(() => this.ov.open(path, flags));
     const passthrough = setid.mayPassThrough(this.shownMode(path).mode, wantsWrite(flags));
     const out = this.register(handle, a.nodeid, passthrough);
-    // The node was in passthrough already: its writes will not reach us (setid.mayPassThrough).
-    if (!passthrough && (out.backingId ?? 0) > 0) await this.killSetId(ctx, a.nodeid, false);
+    if (!passthrough && (out.backingId ?? 0) > 0) {
+      // The node was in passthrough already: its writes will not reach us (setid.mayPassThrough),
+      // and may clear the bits in the upper file (attrTimeout): the kernel must ask from now on.
+      await this.killSetId(ctx, a.nodeid, false);
+      this.attrsChanged(a.nodeid);
+    }
     // A write open copies up: served readers of the lower file must now read the upper one.
     if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;

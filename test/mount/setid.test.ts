@@ -267,6 +267,28 @@ test('[passthrough] a set-ID file already open in passthrough, then written by n
   }
 });
 
+test('[passthrough] a set-ID file already open in passthrough, then written by root: the mount shows what the upper holds', async () => {
+  const s = makeStack();
+  try {
+    await withLayerfs({ lower: [s.lower], upper: s.upper, work: s.work, mountpoint: path.join(s.base, 'mnt'), opens: 'server', passthrough: true }, async (m) => {
+      const f = path.join(m.mountpoint, 'upper-nobody-truncate');
+      const held = fs.openSync(f, 'r');
+      try {
+        assert.is(octal(fs.statSync(f).mode), '6777');
+        await ok(`sh -c "echo more >> '${f}'"`);
+        // The kernel overlay keeps the bits here (CAP_FSETID); passthrough writes clear them.
+        const upper = octal(fs.statSync(path.join(s.upper, 'upper-nobody-truncate')).mode);
+        assert.ok(['6777', '0777'].includes(upper), upper);
+        assert.is(execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim().padStart(4, '0'), upper);
+      } finally {
+        fs.closeSync(held);
+      }
+    });
+  } finally {
+    removeTree(s.base);
+  }
+});
+
 test('[passthrough] the issue: nobody appends to a root set-uid file', async () => {
   const s = makeStack();
   try {
