@@ -481,7 +481,9 @@ export class OverlayFuseOps implements FuseOperations {
     await this.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {
-      return { ...entry, ...this.register(handle, entry.nodeid) };
+      // created with set-ID bits: served, so that its writes clear them or not as the caller's rights say
+      const passthrough = setid.mayPassThrough(entry.attr.mode, wantsWrite(handle.flags));
+      return { ...entry, ...this.register(handle, entry.nodeid, passthrough) };
     } catch (err) {
       this.nodes.forget(entry.nodeid, 1);
       throw err;
