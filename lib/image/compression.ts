@@ -20,7 +20,9 @@ export async function peek(input: Readable, n: number): Promise<Buffer> {
     const c = input.read() as Buffer | null;
     if (c === null) {
       if (input.readableEnded) break;
-      await Promise.race([once(input, 'readable'), once(input, 'end')]);
+      // a stream destroyed before we listen emits nothing more: fail instead of waiting forever
+      if (input.destroyed) throw input.errored ?? new Error('the layer stream closed early');
+      await Promise.race([once(input, 'readable'), once(input, 'end'), once(input, 'close')]);
       if (input.readableEnded && input.readableLength === 0) break;
       continue;
     }

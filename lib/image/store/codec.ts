@@ -68,6 +68,7 @@ async function tarExtract(input: Readable, opts: ExtractOptions): Promise<LayerR
   const exited = new Promise<number>((res) => tar.once('close', (c) => res(c ?? 1)));
   const counted = new PassThrough();
   const unpacked = pipeline(input, compressed, counted, { signal: opts.signal });
+  unpacked.catch(() => undefined); // awaited below; an input failing before the sniff must not go unhandled
   await Promise.all([unpacked, pipeline(await decompress(counted), plain, tar.stdin!)]);
   const code = await exited;
   if (code !== 0) throw Object.assign(new Error(`layer: tar: ${err.trim().split('\n')[0]}`), { code: 'EFORMAT' });
