@@ -17,6 +17,7 @@ export const IMAGE_USAGE = `usage: layerfs image <command> [--root DIR] [options
   rm IMAGE...        removes the tag (the image when no tag is left), then what nothing else uses
   prune              removes unreferenced layers and blobs
   df                 space used: layers shared by several images, unique ones, blobs, containers
+  check              verifies the store: every image's blobs (hashed) and layers, containers' layers
 The store: --root DIR, else LAYERFS_ROOT, else /var/lib/layerfs (root) or $XDG_DATA_HOME/layerfs.
 IMAGE is NAME[:TAG] (tag latest by default), NAME@sha256:..., sha256:... or a digest prefix.`;
 
@@ -146,6 +147,14 @@ export async function imageCommand(argv: string[]): Promise<number> {
           ['containers (writable layers)', String(store.containers().length), formatBytes(d.containers)],
         ]));
         return 0;
+      }
+      case 'check':
+      case 'fsck': {
+        store = await openStore(p);
+        const problems = store.check({ deep: true });
+        for (const pr of problems) process.stderr.write(`layerfs: ${pr}\n`);
+        if (problems.length === 0 && !quiet(p)) out(`store ${store.root}: consistent (${store.images().length} images)\n`);
+        return problems.length === 0 ? 0 : 1;
       }
       default:
         throw new UsageError(`unknown image command "${sub}"\n${IMAGE_USAGE}`);

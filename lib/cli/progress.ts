@@ -42,8 +42,10 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
     cliProgress.Presets.shades_classic,
   );
   const bars = new Map<string, import('cli-progress').SingleBar>();
+  let stopped = false;
   return {
     onProgress: (p) => {
+      if (stopped) return;
       let bar = bars.get(p.digest);
       const payload = { id: short(p.digest), state: p.state.padEnd(11), done: formatBytes(p.bytes), size: formatBytes(p.total) };
       if (!bar) {
@@ -53,6 +55,10 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
       bar.setTotal(Math.max(1, p.total, p.bytes));
       bar.update(p.state === 'present' || p.state === 'done' ? Math.max(1, p.total, p.bytes) : p.bytes, payload);
     },
-    stop: () => multi.stop(),
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      multi.stop();
+    },
   };
 }

@@ -22,8 +22,10 @@ commands:
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
                  print the merged tree (or the subtree at PATH) with the layer each object comes from
-  demo [DIR]     build sample layers in DIR (default: a temp dir), print their merged view, and,
-                 as root, check it against the kernel's overlayfs
+  demo [DIR]     the image flow in DIR (default: a temp dir): a sample OCI image imported into a
+                 store, a container mounted, changed, diffed, committed, exported, and the export
+                 checked against umoci's unpack of it
+  demo --layers [DIR]  sample layers, their merged view, checked against the kernel's overlayfs
   --help         this text
   --version      the layerfs version
 `;
@@ -44,8 +46,11 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'tree':
         return (await import('./tree')).treeCommand(rest);
       case 'demo': {
-        const [{ runDemo }, { writeSampleLayers }] = await Promise.all([import('./demo'), import('./sample-layers')]);
-        return await runDemo(rest[0] ?? path.join(os.tmpdir(), 'layerfs-demo'), writeSampleLayers);
+        if (rest[0] === '--layers') {
+          const [{ runDemo }, { writeSampleLayers }] = await Promise.all([import('./demo'), import('./sample-layers')]);
+          return await runDemo(rest[1] ?? path.join(os.tmpdir(), 'layerfs-demo'), writeSampleLayers);
+        }
+        return await (await import('./image-demo')).runImageDemo(rest[0] ?? path.join(os.tmpdir(), 'layerfs-demo'));
       }
       case 'umount':
         return await umountCommand(rest);

@@ -138,13 +138,15 @@ export class Container {
     if (!['gzip', 'zstd', 'none'].includes(compression)) throw new ImageError('EINVAL', `compression must be gzip, zstd or none, got "${compression}"`);
     const { layerCodec } = await import('./store/codec');
     const codec = layerCodec();
-    if (!codec.writeLayerDiff) throw new ImageError('EINVAL', 'commit needs the layer codec (lib/image/layer), which is not built');
     return this.store.writing(async () => {
       const base = this.store.image(this.rec.image);
       const t = this.store.tempDir();
       try {
         const out = path.join(t.path, 'layer');
-        const r = await codec.writeLayerDiff!({ lower: this.lowerDirs(), upper: this.upper, out, compression });
+        const file = fs.createWriteStream(out);
+        const written = new Promise<void>((resolve, reject) => file.once('close', resolve).once('error', reject));
+        const r = await codec.writeLayerDiff({ lower: this.lowerDirs(), upper: this.upper, out: file, compression });
+        await written;
         const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer;
         const layer: Descriptor = { mediaType, digest: r.digest, size: r.size };
         const { diffID } = await this.store.putLayer(layer, fs.createReadStream(out));

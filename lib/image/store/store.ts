@@ -253,6 +253,9 @@ export class Store {
         opts.signal?.addEventListener('abort', () => ac.abort(opts.signal!.reason), { once: true });
         const file = fs.createWriteStream(blobFile);
         const forExtract = new PassThrough();
+        // their errors reach us through `feeding` and `extracting`
+        file.on('error', () => undefined);
+        forExtract.on('error', () => undefined);
         const verify = new DigestStream({ digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
         const feeding = pipeline(data, verify, new Tee([file, forExtract]), { signal: ac.signal }).then(() => finished(file));
         const extracting = layerCodec().extractLayer(forExtract, {
@@ -548,6 +551,43 @@ export class Store {
   /** Removes an image (by tag: the tag; the image when no tag is left), refusing one a container uses. */
   rmi(ref: string): Promise<{ untagged: string[]; removed: Digest[] }> {
     return this.removeImage(ref, (d) => this.containers().filter((c) => c.image === d).map((c) => c.name));
+  }
+
+  /**
+   * Checks the store (what `fsck` would): every image's manifest, config and layer blobs are there
+   * and match their digests (`deep`: every blob is hashed), every layer is extracted and every
+   * container's layers exist. Returns the problems found, none when consistent.
+   */
+  check(opts: { deep?: boolean } = {}): string[] {
+    const problems: string[] = [];
+    const f = this.readImages();
+    const hashOk = (d: Digest) => {
+      try {
+        return sha256(fs.readFileSync(this.blobPath(d))) === d;
+      } catch {
+        return false;
+      }
+    };
+    for (const img of Object.values(f.images)) {
+      if (!hashOk(img.digest)) problems.push(`image ${img.digest}: manifest missing or damaged`);
+      if (!hashOk(img.config.digest)) problems.push(`image ${img.digest}: config missing or damaged`);
+      for (const l of img.layers) {
+        if (!this.hasBlob(l.blob.digest)) problems.push(`image ${img.digest}: layer blob ${l.blob.digest} missing`);
+        else if (opts.deep && !hashOk(l.blob.digest)) problems.push(`layer blob ${l.blob.digest} damaged`);
+        if (this.layerOf(l.blob.digest) !== l.diffID) problems.push(`image ${img.digest}: layer ${l.diffID} not extracted`);
+      }
+    }
+    for (const [t, d] of Object.entries(f.tags)) if (f.images[d] === undefined) problems.push(`tag ${t}: image ${d} missing`);
+    for (const id of fs.readdirSync(this.layout.containersDir)) {
+      const c = readJson<{ layers?: Digest[] }>(path.join(this.layout.container(id), 'container.json'));
+      if (c === undefined) problems.push(`container ${id}: no container.json`);
+      for (const d of c?.layers ?? []) if (!this.hasLayer(d)) problems.push(`container ${id}: layer ${d} missing`);
+    }
+    for (const hex of fs.readdirSync(this.layout.layersDir)) {
+      if (!exists(path.join(this.layout.layer(hex), 'layer.json'))) problems.push(`layer ${hex}: incomplete`);
+    }
+    if (opts.deep) for (const hex of fs.readdirSync(this.layout.blobsDir)) if (!hashOk(`sha256:${hex}`)) problems.push(`blob ${hex} damaged`);
+    return problems;
   }
 
   /** How many images use each layer (by diffID). */
