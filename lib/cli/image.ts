@@ -7,6 +7,8 @@ import { UsageError } from './options';
 import { createProgress, formatBytes } from './progress';
 
 export const IMAGE_USAGE = `usage: layerfs image <command> [--root DIR] [options]
+  pull [docker://]REF  from a registry (layerfs image pull --help); REF: [HOST[:PORT]/]REPO[:TAG|@DIGEST]
+  push IMAGE [docker://]REF  to a registry; prints the pushed manifest digest
   import SOURCE [NAME[:TAG]] [--platform OS/ARCH[/VARIANT]] [-q]
                      SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG],
                      tarball:FILE (a root filesystem tarball, plain, gzip or zstd)
@@ -39,6 +41,8 @@ export async function imageCommand(argv: string[]): Promise<number> {
     out(IMAGE_USAGE + '\n');
     return sub === undefined ? 2 : 0;
   }
+  if (sub === 'pull') return (await import('./registry')).pullCommand(rest);
+  if (sub === 'push') return (await import('./registry')).pushCommand(rest);
   const p = parseArgs(rest, { valued: ['--platform'], bool: ['--digests', '-f', '--force'] }, IMAGE_USAGE);
   let store: Store | undefined;
   try {

@@ -18,6 +18,7 @@ mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through m
 
 commands:
   image ...      the image store: import, export, ls, inspect, tag, rm, prune, df (layerfs image --help)
+  login HOST     stores registry credentials (verified first) in layerfs's auth file; logout HOST
   container ...  containers: create, mount, umount, rm, ls, diff, commit, bundle (layerfs container --help)
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
@@ -59,6 +60,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return await (await import('./image')).imageCommand(rest);
       case 'container':
         return await (await import('./container')).containerCommand(rest);
+      case 'login':
+        return await (await import('./registry')).loginCommand(rest);
+      case 'logout':
+        return await (await import('./registry')).logoutCommand(rest);
       default:
         return await mountCommand(argv);
     }

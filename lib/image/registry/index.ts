@@ -9,3 +9,4 @@ export { BlobLocations } from './blob-locations';
 export { login, logout } from './login';
 import './transport';
 export { pullImage, pushImage, PullOptions, PushOptions, PullResult } from './pull';
+import './store-methods';

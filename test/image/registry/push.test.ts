@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Store } from '../../../lib/image/store/store';
 import { createContainer } from '../../../lib/image/container';
 import { pullImage, pushImage } from '../../../lib/image/registry/pull';
+import '../../../lib/image/registry';
 import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
 import { buildLayout, haveTools, skopeoPush, skopeoRaw, umociUnpackFromRegistry } from '../../helpers/ref-images';
 import { diffViews, mergedView, rootfsView } from './views';
