@@ -7,6 +7,8 @@ import { UsageError } from './options';
 import { createProgress, formatBytes } from './progress';
 
 export const IMAGE_USAGE = `usage: layerfs image <command> [--root DIR] [options]
+  pull [docker://]REF  from a registry (layerfs image pull --help); REF: [HOST[:PORT]/]REPO[:TAG|@DIGEST]
+  push IMAGE [docker://]REF  to a registry; prints the pushed manifest digest
   import SOURCE [NAME[:TAG]] [--platform OS/ARCH[/VARIANT]] [-q]
                      SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG],
                      tarball:FILE (a root filesystem tarball, plain, gzip or zstd)
@@ -17,6 +19,7 @@ export const IMAGE_USAGE = `usage: layerfs image <command> [--root DIR] [options
   rm IMAGE...        removes the tag (the image when no tag is left), then what nothing else uses
   prune              removes unreferenced layers and blobs
   df                 space used: layers shared by several images, unique ones, blobs, containers
+  check              verifies the store: every image's blobs (hashed) and layers, containers' layers
 The store: --root DIR, else LAYERFS_ROOT, else /var/lib/layerfs (root) or $XDG_DATA_HOME/layerfs.
 IMAGE is NAME[:TAG] (tag latest by default), NAME@sha256:..., sha256:... or a digest prefix.`;
 
@@ -38,6 +41,8 @@ export async function imageCommand(argv: string[]): Promise<number> {
     out(IMAGE_USAGE + '\n');
     return sub === undefined ? 2 : 0;
   }
+  if (sub === 'pull') return (await import('./registry')).pullCommand(rest);
+  if (sub === 'push') return (await import('./registry')).pushCommand(rest);
   const p = parseArgs(rest, { valued: ['--platform'], bool: ['--digests', '-f', '--force'] }, IMAGE_USAGE);
   let store: Store | undefined;
   try {
@@ -146,6 +151,14 @@ export async function imageCommand(argv: string[]): Promise<number> {
           ['containers (writable layers)', String(store.containers().length), formatBytes(d.containers)],
         ]));
         return 0;
+      }
+      case 'check':
+      case 'fsck': {
+        store = await openStore(p);
+        const problems = store.check({ deep: true });
+        for (const pr of problems) process.stderr.write(`layerfs: ${pr}\n`);
+        if (problems.length === 0 && !quiet(p)) out(`store ${store.root}: consistent (${store.images().length} images)\n`);
+        return problems.length === 0 ? 0 : 1;
       }
       default:
         throw new UsageError(`unknown image command "${sub}"\n${IMAGE_USAGE}`);

@@ -18,6 +18,7 @@ mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through m
 
 commands:
   image ...      the image store: import, export, ls, inspect, tag, rm, prune, df (layerfs image --help)
+  login HOST     stores registry credentials (verified first) in layerfs's auth file; logout HOST
   container ...  containers: create, mount, umount, rm, ls, diff, commit, bundle (layerfs container --help)
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
@@ -25,8 +26,10 @@ commands:
   bench [--quick] [--workloads REGEX] [--out DIR] ...
                  measure layerfs against kernel overlayfs and fuse-overlayfs on the same layers
                  (layerfs bench --help); --compare OLD.csv NEW.csv shows what changed
-  demo [DIR]     build sample layers in DIR (default: a temp dir), print their merged view, and,
-                 as root, check it against the kernel's overlayfs
+  demo [DIR]     the image flow in DIR (default: a temp dir): a sample OCI image imported into a
+                 store, a container mounted, changed, diffed, committed, exported, and the export
+                 checked against umoci's unpack of it
+  demo --layers [DIR]  sample layers, their merged view, checked against the kernel's overlayfs
   --help         this text
   --version      the layerfs version
 `;
@@ -47,8 +50,11 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'tree':
         return (await import('./tree')).treeCommand(rest);
       case 'demo': {
-        const [{ runDemo }, { writeSampleLayers }] = await Promise.all([import('./demo'), import('./sample-layers')]);
-        return await runDemo(rest[0] ?? path.join(os.tmpdir(), 'layerfs-demo'), writeSampleLayers);
+        if (rest[0] === '--layers') {
+          const [{ runDemo }, { writeSampleLayers }] = await Promise.all([import('./demo'), import('./sample-layers')]);
+          return await runDemo(rest[1] ?? path.join(os.tmpdir(), 'layerfs-demo'), writeSampleLayers);
+        }
+        return await (await import('./image-demo')).runImageDemo(rest[0] ?? path.join(os.tmpdir(), 'layerfs-demo'));
       }
       case 'umount':
         return await umountCommand(rest);
@@ -59,6 +65,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return await (await import('./container')).containerCommand(rest);
       case 'bench':
         return await (await import('../bench/cli')).benchCommand(rest);
+      case 'login':
+        return await (await import('./registry')).loginCommand(rest);
+      case 'logout':
+        return await (await import('./registry')).logoutCommand(rest);
       default:
         return await mountCommand(argv);
     }

@@ -18,3 +18,6 @@ export type { ImageErrorCode } from './errors';
 export { DigestError, DigestStream, sha256 } from './digest';
 export { setLayerCodec, layerCodec } from './store/codec';
 export type { LayerCodec, LayerResult } from './store/codec';
+// the registry side: docker:// registered as a transport, store.pull / store.push
+export { pullImage, pushImage, DockerSource, DockerDestination, RegistryClient, RegistryError, BlobLocations, login, logout, findCredentials, parseReference as parseRegistryReference } from './registry';
+export type { PullOptions, PushOptions, PullResult, RegistryReference, RegistryErrorCode, Credentials } from './registry';

@@ -6,7 +6,10 @@
  *   v3: v1 + another layer (shares v1's layer with v2)
  *   v2-arm64: v2's layers under an arm64 config (for an index with two platforms)
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -101,30 +104,31 @@ export function layoutBlob(L: string, digest: string): Buffer {
   return fs.readFileSync(path.join(L, 'blobs', 'sha256', digest.slice('sha256:'.length)));
 }
 
-/** skopeo copy oci:L:tag docker://host/repo:dtag (zstd: layers recompressed with zstd). Returns the pushed manifest digest. */
-export function skopeoPush(L: string, tag: string, host: string, dest: string, opts: { zstd?: boolean; creds?: string; workdir: string }): string {
+/** skopeo copy oci:L:tag docker://host/repo:dtag; returns the pushed manifest digest. Asynchronous: a token server may run in this process. */
+export async function skopeoPush(L: string, tag: string, host: string, dest: string, opts: { zstd?: boolean; creds?: string; workdir: string }): Promise<string> {
   const digestFile = path.join(opts.workdir, `digest-${Math.random().toString(36).slice(2)}`);
   const args = ['copy', '-q', '--dest-tls-verify=false', '--digestfile', digestFile];
   if (opts.zstd) args.push('--dest-compress-format', 'zstd', '--dest-compress');
   if (opts.creds) args.push('--dest-creds', opts.creds);
   args.push(`oci:${L}:${tag}`, `docker://${host}/${dest}`);
-  sh('skopeo', args);
+  await execFileP('skopeo', args);
   const d = fs.readFileSync(digestFile, 'utf8').trim();
   fs.rmSync(digestFile);
   return d;
 }
 
 /** The raw manifest skopeo reads for a registry reference. */
-export function skopeoRaw(ref: string, creds?: string): Buffer {
-  return execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`]);
+export async function skopeoRaw(ref: string, creds?: string): Promise<Buffer> {
+  return (await execFileP('skopeo', ['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`], { encoding: 'buffer' })).stdout;
 }
 
 /** PUTs an image index naming two pushed manifests (by their digests) under `tag`. */
 export async function putIndex(host: string, repo: string, tag: string, entries: { digest: string; platform: { os: string; architecture: string; variant?: string } }[]): Promise<string> {
-  const manifests: Descriptor[] = entries.map((e) => {
-    const raw = skopeoRaw(`${host}/${repo}@${e.digest}`);
-    return { mediaType: MediaType.OciManifest, digest: e.digest, size: raw.length, platform: e.platform };
-  });
+  const manifests: Descriptor[] = [];
+  for (const e of entries) {
+    const raw = await skopeoRaw(`${host}/${repo}@${e.digest}`);
+    manifests.push( { mediaType: MediaType.OciManifest, digest: e.digest, size: raw.length, platform: e.platform });
+  }
   const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
   await new Promise<void>((resolve, reject) => {
     const [h, p] = host.split(':');
@@ -139,9 +143,9 @@ export async function putIndex(host: string, repo: string, tag: string, entries:
 }
 
 /** `umoci unpack` of a registry image (through skopeo into a fresh layout): its rootfs path. */
-export function umociUnpackFromRegistry(ref: string, workdir: string, creds?: string): string {
+export async function umociUnpackFromRegistry(ref: string, workdir: string, creds?: string): Promise<string> {
   const L = path.join(workdir, `peer-${Math.random().toString(36).slice(2)}`);
-  sh('skopeo', ['copy', '-q', '--src-tls-verify=false', ...(creds ? ['--src-creds', creds] : []), `docker://${ref}`, `oci:${L}:img`]);
+  await execFileP('skopeo', ['copy', '-q', '--src-tls-verify=false', ...(creds ? ['--src-creds', creds] : []), `docker://${ref}`, `oci:${L}:img`]);
   const B = `${L}-bundle`;
   sh('umoci', ['unpack', '--image', `${L}:img`, B]);
   return path.join(B, 'rootfs');

@@ -47,6 +47,8 @@ export interface RequestSpec {
   /** the code a 404 without a registry error code gets */
   notFound?: 'NAME_UNKNOWN' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN';
   signal?: AbortSignal;
+  /** the caller retries (a resuming blob stream): one attempt here */
+  noRetry?: boolean;
 }
 
 export interface ClientStats {
@@ -162,6 +164,7 @@ export class RegistryClient {
     let redirects = 0;
     let withAuth = true;
     const resendable = spec.body === undefined || Buffer.isBuffer(spec.body);
+    const retrying = resendable && !spec.noRetry;
     for (;;) {
       const headers: Record<string, string> = { ...spec.headers };
       if (withAuth) {
@@ -169,9 +172,9 @@ export class RegistryClient {
         if (a) headers.authorization = a;
       }
       const target = url;
-      const res = resendable
+      const res = retrying
         ? await this.withRetries(spec.what, spec.signal, () => send(target, { method: spec.method, headers, body: spec.body, signal: spec.signal, timeoutMs: this.opts.timeoutMs }, this.agents))
-        : await send(target, { method: spec.method, headers, body: spec.body, signal: spec.signal, timeoutMs: this.opts.timeoutMs }, this.agents);
+        : await this.sendOnce(spec, target, headers);
       if (res.status === 401 && withAuth && !reauthed && resendable) {
         drain(res);
         reauthed = true;
@@ -194,6 +197,17 @@ export class RegistryClient {
       if (spec.method === 'HEAD') drain(res);
       throw this.errorFor(res, body, spec);
     }
+  }
+
+  /** One exchange; a retryable status still becomes a (retryable) error for the caller. */
+  private async sendOnce(spec: RequestSpec, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
+    this.stats.requests++;
+    const res = await send(url, { method: spec.method, headers, body: spec.body, signal: spec.signal, timeoutMs: this.opts.timeoutMs }, this.agents);
+    if (res.status >= 500 || res.status === 429) {
+      const body = await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
+      throw this.errorFor(res, body, spec);
+    }
+    return res;
   }
 
   /** GETs a small JSON-ish body whole. */

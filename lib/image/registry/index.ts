@@ -7,3 +7,6 @@ export { DockerSource, SourceOptions, MANIFEST_ACCEPT } from './source';
 export { DockerDestination, DestinationOptions } from './destination';
 export { BlobLocations } from './blob-locations';
 export { login, logout } from './login';
+import './transport';
+export { pullImage, pushImage, PullOptions, PushOptions, PullResult } from './pull';
+import './store-methods';

@@ -133,6 +133,7 @@ export class DockerSource implements ImageSource {
             what,
             notFound: 'BLOB_UNKNOWN',
             signal: ctl.signal,
+            noRetry: true,
           });
           let skip = 0;
           if (res.status === 200) skip = pos;
@@ -181,7 +182,9 @@ export class DockerSource implements ImageSource {
         }
       }
     };
-    run().finally(() => signal?.removeEventListener('abort', onAbort));
+    run()
+      .catch((err) => out.destroy(networkError(err, client.host)))
+      .finally(() => signal?.removeEventListener('abort', onAbort));
     return out;
   }
 

@@ -24,7 +24,13 @@ export class Tee extends Writable {
     cb();
   }
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (err) for (const o of this.outs) o.destroy(err);
+    // an output nobody listens to (the blob file) must not turn the error into an uncaught one
+    if (err) {
+      for (const o of this.outs) {
+        if (o.listenerCount('error') === 0) o.once('error', () => undefined);
+        o.destroy(err);
+      }
+    }
     cb(err);
   }
 }

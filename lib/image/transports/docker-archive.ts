@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompress, peek, sniffCompression } from '../compression';
+import { compressionOfMagic, decompress, peek } from '../layer';
 import { DigestStream, digestHex, sha256 } from '../digest';
 import { ImageError } from '../errors';
 import { isLayerMediaType } from '../media';
@@ -57,7 +57,7 @@ export class DockerArchiveSource implements ImageSource {
     const layers: Descriptor[] = e.Layers.map((name, i) => {
       const size = this.tree.size(name);
       if (size === null) throw new ImageError('EFORMAT', `${reference}: layer ${name} missing`);
-      const kind = sniffCompression(this.tree.read(name, 4)!);
+      const kind = compressionOfMagic(this.tree.read(name, 4)!) ?? 'none';
       // an uncompressed layer's digest is its diffID (checked as it is copied)
       const digest = kind === 'none' ? diffIDs[i] : this.hashOf(name);
       this.names.set(digest, name);
@@ -123,8 +123,8 @@ export class DockerArchiveDestination implements ImageDestination {
     const hash = createHash('sha256');
     const verified = data.pipe(verify);
     data.on('error', (e) => verified.destroy(e));
-    await peek(verified, 4);
-    const plain = await decompress(verified);
+    const { head, all } = await peek(verified, 4);
+    const plain = Readable.from(decompress(all, compressionOfMagic(head) ?? 'none'));
     await pipeline(plain, async function* (src: AsyncIterable<Buffer>) {
       for await (const c of src) {
         hash.update(c);

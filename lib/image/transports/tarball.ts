@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { decompress, sniffCompression } from '../compression';
+import { compressionOfMagic, decompress, peek } from '../layer';
 import { DigestStream, sha256 } from '../digest';
 import { ImageError } from '../errors';
 import { hostPlatform } from '../platform';
@@ -28,12 +28,13 @@ export class TarballSource implements ImageSource {
     const fd = fs.openSync(file, 'r');
     fs.readSync(fd, head, 0, 4, 0);
     fs.closeSync(fd);
-    const kind = sniffCompression(head);
+    const kind = compressionOfMagic(head) ?? 'none';
     const compressed = new DigestStream();
     const plain = createHash('sha256');
     const raw = fs.createReadStream(file);
     raw.on('error', (e) => compressed.destroy(e));
-    for await (const c of await decompress(raw.pipe(compressed))) plain.update(c as Buffer);
+    const { all } = await peek(raw.pipe(compressed), 4);
+    for await (const c of decompress(all, kind)) plain.update(c);
     const digest = compressed.digest!;
     const diffID = `sha256:${plain.digest('hex')}`;
     const p = hostPlatform();

@@ -32,10 +32,10 @@ test.before(async () => {
   reg = await startRegistry('none');
   proxy = await startFaultProxy(reg.host);
   L = buildLayout(work);
-  digests.gzip = skopeoPush(L, 'v2', reg.host, 'test/multi:gzip', { workdir: work });
-  digests.zstd = skopeoPush(L, 'v2-zstd', reg.host, 'test/multi:zstd', { workdir: work });
-  digests.v3 = skopeoPush(L, 'v3', reg.host, 'test/multi:v3', { workdir: work });
-  digests.arm64 = skopeoPush(L, 'v2-arm64', reg.host, 'test/multi:arm64', { workdir: work });
+  digests.gzip = await skopeoPush(L, 'v2', reg.host, 'test/multi:gzip', { workdir: work });
+  digests.zstd = await skopeoPush(L, 'v2-zstd', reg.host, 'test/multi:zstd', { workdir: work });
+  digests.v3 = await skopeoPush(L, 'v3', reg.host, 'test/multi:v3', { workdir: work });
+  digests.arm64 = await skopeoPush(L, 'v2-arm64', reg.host, 'test/multi:arm64', { workdir: work });
   digests.index = await putIndex(reg.host, 'test/multi', 'index', [
     { digest: digests.gzip, platform: { os: 'linux', architecture: 'amd64' } },
     { digest: digests.arm64, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
@@ -62,7 +62,7 @@ t('pull by tag (gzip): the image is tagged, its blobs are the pushed ones, its r
   assert.is(img.layers.length, 2);
   const m = JSON.parse(layoutBlob(L, layoutDescriptor(L, 'v2').digest).toString());
   assert.equal(img.layers.map((l) => l.blob.digest), m.layers.map((l: { digest: string }) => l.digest), 'skopeo pushed the layout blobs unchanged');
-  const peer = rootfsView(umociUnpackFromRegistry(`${reg.host}/test/multi:gzip`, work));
+  const peer = rootfsView(await umociUnpackFromRegistry(`${reg.host}/test/multi:gzip`, work));
   const ours = mergedView(img.layers.map((l) => store.layerDir(l.diffID)).reverse());
   assert.equal(diffViews(peer, ours), []);
   assert.ok(ours['/opt/app/data'] && !ours['/gone'], 'the second layer applied, its whiteout too');
@@ -84,7 +84,7 @@ t('pull by digest (zstd layers): rootfs equals umoci unpack; no tag recorded', a
     return s2.image(digests.gzip);
   })());
   assert.equal(img.layers.map((l) => l.diffID), gz.layers.map((l) => l.diffID), 'same diffIDs as the gzip image');
-  const peer = rootfsView(umociUnpackFromRegistry(`${reg.host}/test/multi:gzip`, work));
+  const peer = rootfsView(await umociUnpackFromRegistry(`${reg.host}/test/multi:gzip`, work));
   const ours = mergedView(img.layers.map((l) => store.layerDir(l.diffID)).reverse());
   assert.equal(diffViews(peer, ours), []);
   store.close();
