@@ -274,10 +274,14 @@ test('released read-only handles are parked: hundreds on lower files, few on upp
   const lowerFiles: LayerSpec = {};
   for (let i = 0; i < 600; i++) lowerFiles[`l/f${i}`] = { type: 'file', content: `lower ${i}\n` };
   lowerFiles['l/warm'] = { type: 'file', content: 'warm\n' };
-  const set = makeLayerSet([lowerFiles], undefined, tempDir(LABEL));
+  const base = tempDir(LABEL);
+  const set = makeLayerSet([lowerFiles], undefined, base);
   const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
   const files = new OpenFiles(); // no passthrough: every open served, every release parked
-  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  // descriptors on this test's files only (other tests in this process may open and close their own meanwhile)
+  const fds = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try { return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(base + '/'); } catch { return false; }
+  }).length;
   try {
     for (let i = 0; i < 100; i++) (await ov.create(`u${i}`, 0o644)).close();
     const openAndRelease = async (p: string, nodeid: number) => {
