@@ -5,13 +5,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { DigestStream, digestHex, sha256 } from '../digest';
 import { ImageError } from '../errors';
 import { isDigest, parseReference, parseTag, referenceName, withDefaultTag } from '../reference';
 import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../types';
-import { layerCodec } from './codec';
+import { layerCodec, LayerResult } from './codec';
+import { compress, Compression } from '../layer';
+import { MediaType } from '../types';
 import { diskUsage, exists, readJson, uniqueName, writeFileAtomic } from './fsutil';
 import { defaultRoot, Layout, STORE_VERSION } from './layout';
 import { FileLock, withLock } from './lock';
@@ -270,19 +272,71 @@ export class Store {
         if (fed.status === 'rejected') throw fed.reason;
         if (extracted.status === 'rejected') throw extracted.reason;
         const { diffID, uncompressedSize } = extracted.value;
-        fs.writeFileSync(path.join(layerDir, 'layer.json'), JSON.stringify({ diffID, size: uncompressedSize }));
-        if (!this.hasBlob(desc.digest)) fs.renameSync(blobFile, this.blobPath(desc.digest));
-        if (!this.hasLayer(diffID)) {
-          const target = this.layout.layer(digestHex(diffID));
-          if (exists(target)) this.discard(target); // a half-published one can't exist, but a stray dir can
-          fs.renameSync(layerDir, target);
-        }
-        writeFileAtomic(this.layout.diffid(hex), diffID);
+        this.publishLayer(desc.digest, blobFile, layerDir, diffID, uncompressedSize);
         return { diffID, size: uncompressedSize };
       } finally {
         t.remove();
       }
     });
+  }
+
+  /**
+   * Publishes a verified blob and its extracted layer (`layerDir/diff`), in the order that keeps a
+   * crash harmless: the blob, then the layer directory, then the blob's diffID entry. Call with the
+   * blob's lock held.
+   */
+  private publishLayer(blob: Digest, blobFile: string, layerDir: string, diffID: Digest, size: number): void {
+    fs.writeFileSync(path.join(layerDir, 'layer.json'), JSON.stringify({ diffID, size }));
+    if (!this.hasBlob(blob)) fs.renameSync(blobFile, this.blobPath(blob));
+    if (!this.hasLayer(diffID)) {
+      const target = this.layout.layer(digestHex(diffID));
+      if (exists(target)) this.discard(target); // a half-published one can't exist, but a stray dir can
+      fs.renameSync(layerDir, target);
+    }
+    writeFileAtomic(this.layout.diffid(digestHex(blob)), diffID);
+  }
+
+  /**
+   * A new layer from a plain tar that `produce` writes (and ends): the tar is extracted and
+   * compressed at the same time (two cores, one pass; no decompression of what was just compressed),
+   * then blob and layer are published as putLayer does. For commit.
+   */
+  async addLayerFromTar(produce: (out: Writable) => Promise<unknown>, compression: Compression): Promise<{ blob: Descriptor; diffID: Digest; size: number }> {
+    const t = this.tempDir();
+    try {
+      const blobFile = path.join(t.path, 'blob');
+      const layerDir = path.join(t.path, 'layer');
+      fs.mkdirSync(path.join(layerDir, 'diff'), { recursive: true });
+      const hwm = 1 << 20;
+      const plain = new PassThrough({ highWaterMark: hwm });
+      const toExtract = new PassThrough({ highWaterMark: hwm });
+      const toCompress = new PassThrough({ highWaterMark: hwm });
+      const streams = [plain, toExtract, toCompress];
+      for (const st of streams) st.on('error', () => undefined);
+      const blobHash = new DigestStream();
+      const jobs = [
+        produce(plain),
+        pipeline(plain, new Tee([toExtract, toCompress])),
+        pipeline(Readable.from(compress(toCompress, compression)), blobHash, fs.createWriteStream(blobFile)),
+        layerCodec().extractLayer(toExtract, { dest: path.join(layerDir, 'diff') }),
+      ].map((j) => (j as Promise<unknown>).catch((e) => {
+        for (const st of streams) st.destroy(e as Error);
+        throw e;
+      }));
+      const settled = await Promise.allSettled(jobs);
+      const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) throw failed.reason;
+      const { diffID, uncompressedSize } = (settled[3] as PromiseFulfilledResult<LayerResult>).value;
+      const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer;
+      const blob: Descriptor = { mediaType, digest: blobHash.digest!, size: blobHash.bytes };
+      fs.mkdirSync(path.join(this.root, 'locks'), { recursive: true });
+      await withLock(path.join(this.root, 'locks', `${digestHex(blob.digest)}.lock`), 'exclusive', () => {
+        if (this.layerOf(blob.digest) === undefined) this.publishLayer(blob.digest, blobFile, layerDir, diffID, uncompressedSize);
+      });
+      return { blob, diffID, size: uncompressedSize };
+    } finally {
+      t.remove();
+    }
   }
 
   // ---------------------------------------------------------------- images
