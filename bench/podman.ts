@@ -12,16 +12,12 @@
  *   node dist/bench/podman.js --starts N   container starts only: N rounds, the order rotated each
  *     round, with paired figures (20 starts cannot tell a 2% difference from this machine's noise)
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTestDeb, Podman, rootfsTarball } from '../test/helpers/podman';
-import { tempDir } from '../test/helpers/layers';
+import { launcherIn, scratchDir } from '../test/helpers/scratch';
 
 const CLI = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
-/** The C front door container tools run (native-bindings/src/launcher.c). */
-const LAUNCHER = path.join(__dirname, '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
-const LINK = '/usr/local/bin/layerfs';
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 5 : 20;
 const startsAt = process.argv.indexOf('--starts');
@@ -79,10 +75,13 @@ const STEPS: [string, string][] = [
   ['dpkg -i', 'dpkg -i /pkg/layerfs-test.deb'],
 ];
 
-/** name, mount program, storage dir (short: podman limits the runroot's length), extra mount options */
-const IMPLS: [string, string, string, string][] = [
-  ['layerfs', LINK, 'lf', ''],
-  ['layerfs opens=kernel', LINK, 'lk', 'opens=kernel'],
+/**
+ * name, mount program (null: layerfs's launcher, linked into the bench's own dir), storage dir
+ * (short: podman limits the runroot's length), extra mount options
+ */
+const IMPLS: [string, string | null, string, string][] = [
+  ['layerfs', null, 'lf', ''],
+  ['layerfs opens=kernel', null, 'lk', 'opens=kernel'],
   ['fuse-overlayfs', '/usr/bin/fuse-overlayfs', 'fo', ''],
 ];
 
@@ -90,20 +89,20 @@ const METADATA = 'dpkg -l > /dev/null && dpkg --verify coreutils dpkg apt > /dev
 
 function main(): void {
   const tar = rootfsTarball();
-  const previous = fs.existsSync(LINK) ? fs.readlinkSync(LINK) : null;
   fs.chmodSync(CLI, 0o755);
-  fs.rmSync(LINK, { force: true });
-  fs.symlinkSync(LAUNCHER, LINK);
   const impls: Record<string, Podman> = {};
-  const base = tempDir('lfpb-');
+  // Removed in finally, or at exit (Ctrl-C, a failed run) with everything mounted below it.
+  const scratch = scratchDir('layerfs-podman-bench-');
+  const base = scratch.dir;
   const results: Record<string, Record<string, number[]>> = {};
   try {
+    const launcher = launcherIn(base);
     const pkgDir = path.join(base, 'pkg');
     fs.mkdirSync(pkgDir);
     buildTestDeb(pkgDir);
     for (const [name, prog, dir, opts] of IMPLS) {
       // podman refuses a runroot path longer than 50 characters: short directory names.
-      const p = new Podman(path.join(base, dir), prog, opts);
+      const p = new Podman(path.join(base, dir), prog ?? launcher, opts);
       fs.mkdirSync(p.base, { recursive: true });
       p.run(['import', tar, 'localhost/bench:base']);
       p.run(['run', '--rm', ...Podman.runFlags, 'localhost/bench:base', 'true']); // warm
@@ -166,10 +165,7 @@ function main(): void {
     fs.writeFileSync(path.join(__dirname, '..', '..', 'bench', 'results', 'podman.json'), JSON.stringify(results, null, 2));
   } finally {
     for (const p of Object.values(impls)) p.cleanup();
-    fs.rmSync(base, { recursive: true, force: true });
-    fs.rmSync(LINK, { force: true });
-    if (previous !== null) fs.symlinkSync(previous, LINK);
-    execFileSync('true');
+    scratch.remove();
   }
 }
 

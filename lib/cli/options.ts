@@ -49,6 +49,8 @@ export interface CliMount {
   /** Unknown options (reported on stderr, then ignored). */
   unknown: string[];
   logFile?: string;
+  /** transport=fuse|fuse-native (MountOptions.transport); undefined: not given (fuse) */
+  transport?: 'fuse' | 'fuse-native';
 }
 
 export class UsageError extends Error {
@@ -220,6 +222,12 @@ export function parseMountArgs(argv: string[]): CliMount {
         const v = need();
         if (v !== 'kernel' && v !== 'server') throw new UsageError(`opens=${v}: expected kernel or server`);
         m.opens = v;
+        break;
+      }
+      case 'transport': {
+        const v = need();
+        if (v !== 'fuse' && v !== 'fuse-native') throw new UsageError(`transport=${v}: expected fuse or fuse-native`);
+        m.transport = v;
         break;
       }
       case 'noacl': m.acl = false; break;

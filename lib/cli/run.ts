@@ -22,6 +22,9 @@ commands:
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
                  print the merged tree (or the subtree at PATH) with the layer each object comes from
+  bench [--quick] [--workloads REGEX] [--out DIR] ...
+                 measure layerfs against kernel overlayfs and fuse-overlayfs on the same layers
+                 (layerfs bench --help); --compare OLD.csv NEW.csv shows what changed
   demo [DIR]     the image flow in DIR (default: a temp dir): a sample OCI image imported into a
                  store, a container mounted, changed, diffed, committed, exported, and the export
                  checked against umoci's unpack of it
@@ -59,6 +62,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await (await import('./image')).imageCommand(rest);
       case 'container':
         return await (await import('./container')).containerCommand(rest);
+      case 'bench':
+        return await (await import('../bench/cli')).benchCommand(rest);
       default:
         return await mountCommand(argv);
     }

@@ -11,9 +11,25 @@ function makeLogger(m: CliMount, foreground: boolean): (line: string) => void {
     const fd = fs.openSync(m.logFile, 'a');
     return (line) => fs.writeSync(fd, `${new Date().toISOString()} layerfs[${process.pid}]: ${line}\n`);
   }
+  return syslogWriter();
+}
+
+/**
+ * Lines to syslog through one logger(1) process for the server's life, fed on its stdin (a process
+ * per line would cost a fork on the server thread each time). It ends when the server closes the pipe.
+ */
+export function syslogWriter(): (line: string) => void {
+  let logger: import('node:child_process').ChildProcess | null = null;
   return (line) => {
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    spawnSync('logger', ['-t', 'layerfs', '--', line], { stdio: 'ignore' });
+    if (logger === null || logger.exitCode !== null || logger.signalCode !== null) {
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
+      logger = spawn('logger', ['-t', `layerfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'] });
+      logger.on('error', () => { /* no logger(1): nowhere to report */ });
+      logger.stdin!.on('error', () => { /* logger went away: the next line starts another */ });
+      logger.unref();
+      (logger.stdin as unknown as { unref?: () => void }).unref?.();
+    }
+    logger.stdin!.write(line.replace(/\n/g, ' ') + '\n');
   };
 }
 
@@ -39,6 +55,7 @@ function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions 
     squashUid: m.squashUid,
     squashGid: m.squashGid,
     xattrPermissions: m.xattrPermissions,
+    transport: m.transport,
     debug: m.debug ? (line) => process.stderr.write(line + '\n') : undefined,
     log,
   };
@@ -61,7 +78,9 @@ function reportStatsOnSignal(): void {
 /** Mounts `m` in this thread; resolves once the mount answers. */
 export async function startMount(m: CliMount, foreground: boolean): Promise<Server> {
   const log = makeLogger(m, foreground);
-  const server = await startServer(mountOptionsOf(m, log));
+  const options = mountOptionsOf(m, log);
+  // fuse-native serves from this process' main thread, loaded only when asked for
+  const server = m.transport === 'fuse-native' ? await (await import('../fuse-native/server')).startNativeServer(options) : await startServer(options);
   if (m.debug) log(`mounted ${m.mountpoint}: ${server.stats().opens === 'kernel' ? 'opens by the kernel (no OPEN requests), served reads and writes' : `passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`}`);
   liveMounts.set(server, log);
   void server.ended.then(() => liveMounts.delete(server));
@@ -96,7 +115,7 @@ export async function serve(
   // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
-  if (warm !== '0') {
+  if (warm !== '0' && m.transport !== 'fuse-native') { // (it warms the primary transport's code)
     void warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
   }
   if (service !== undefined) {

@@ -13,8 +13,8 @@
  * each argument, NUL-terminated, then shuts its side down; the server answers one byte and closes:
  * 'R' mounted, 'E' followed by the one-line error (exit 1), 'N' not handled here (-f, -d, other
  * commands: the launcher runs them itself).
- * The socket lives in a directory only its owner can enter (/run/layerfs for root, else
- * $XDG_RUNTIME_DIR/layerfs), so only the same user reaches it.
+ * The socket lives in a directory only its owner can enter ($LAYERFS_RUNTIME_DIR if set, else
+ * /run/layerfs for root, else $XDG_RUNTIME_DIR/layerfs), so only the same user reaches it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -93,8 +93,11 @@ function realpathAvoiding(p: string, forbidden: string[]): string | null {
 export function serviceSocketPath(): string | null {
   if (process.env.LAYERFS_NO_SERVICE === '1') return null;
   const uid = process.geteuid?.() ?? 0;
-  const dir = uid === 0 ? '/run/layerfs' : process.env.XDG_RUNTIME_DIR ? path.join(process.env.XDG_RUNTIME_DIR, 'layerfs') : null;
-  return dir === null ? null : path.join(dir, 'service.sock');
+  const own = process.env.LAYERFS_RUNTIME_DIR;
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  // as native-bindings/src/launcher.c finds it
+  const dir = own ? own : uid === 0 ? '/run/layerfs' : xdg ? path.join(xdg, 'layerfs') : null;
+  return dir === null ? null : path.join(path.resolve(dir), 'service.sock');
 }
 
 function lingerMs(): number {
@@ -102,7 +105,7 @@ function lingerMs(): number {
   return Number.isFinite(v) && v >= 0 ? v * 1000 : 10_000;
 }
 
-const NOT_MOUNTS = new Set(['--help', '-h', '--version', '-V', 'tree', 'demo', 'umount']);
+const NOT_MOUNTS = new Set(['--help', '-h', '--version', '-V', 'tree', 'demo', 'umount', 'bench']);
 
 /** A request's mount, with relative paths taken from the client's working directory. */
 function requestedMount(cwd: string, argv: string[]): CliMount | null {
@@ -230,14 +233,20 @@ export class MountService {
    * and none of our mounts is below one of its layers. Paths come back resolved; null: not here.
    */
   private safely(m: CliMount): CliMount | null {
+    // A mount unmounted a moment ago (umount(2) returned) is gone from mountinfo before its session's
+    // end reaches this thread: it is no longer ours to avoid, and its mountpoint may be mounted
+    // again at once (its layers stay locked until it has closed them: lib/engine/work-lock.ts).
+    const present = new Set(readMountinfo().map((e) => e.dev));
     const devs = new Set<string>();
     const ourRoots: string[] = [];
-    for (const { dev, roots } of this.owned.values()) {
-      if (dev !== null) devs.add(dev);
+    const ours: string[] = [];
+    for (const [server, { dev, roots }] of this.owned) {
+      if (dev === null) return null; // a mount we could not place: play safe
+      if (!present.has(dev)) continue;
+      devs.add(dev);
       ourRoots.push(...roots);
+      ours.push(path.resolve(server.mountpoint));
     }
-    const ours = [...this.mounts.keys()].map((p) => path.resolve(p));
-    if (devs.size < this.owned.size) return null; // a mount we could not place: play safe
     const fuse = [...new Set([...ours, ...mountpointsOfDevices(devs)])];
     const real = (p: string, forbidden: string[]) => realpathAvoiding(p, forbidden);
     const layers = layerRoots(m).map((p) => real(p, fuse));

@@ -19,6 +19,11 @@ export interface OverlayOptions {
   metacopy?: boolean;
   /** Cache bounds. */
   cache?: CacheOptions;
+  /**
+   * Where this overlay is mounted, if it is (lib/mount sets it): recorded with the lock on the upper
+   * and work directories, so a second user refused is told which mount holds them.
+   */
+  mountpoint?: string;
 }
 
 export interface CacheOptions {
@@ -39,6 +44,7 @@ export interface OverlayConfig {
   volatile: boolean;
   metacopy: boolean;
   cache: Required<CacheOptions>;
+  mountpoint: string | null;
 }
 
 /** Most lower layers: the inode number encoding reserves 10 bits for the layer (upper = 0). */
@@ -59,7 +65,7 @@ export class ConfigError extends Error {
   }
 }
 
-const KNOWN_OPTIONS = new Set(['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache']);
+const KNOWN_OPTIONS = new Set(['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache', 'mountpoint']);
 
 function positiveInt(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -143,6 +149,9 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     }
   }
   const cache = options.cache ?? {};
+  if (options.mountpoint !== undefined && (typeof options.mountpoint !== 'string' || options.mountpoint === '')) {
+    throw new ConfigError('EINVAL', 'mountpoint', 'mountpoint must be a non-empty path');
+  }
   return {
     lower,
     upper,
@@ -156,5 +165,6 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
       dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 250_000),
       dirFds: positiveInt(cache.dirFds, 'cache.dirFds', 1024),
     },
+    mountpoint: options.mountpoint ?? null,
   };
 }

@@ -51,7 +51,7 @@ export class OverlayContext {
     this.stack = new LayerStack(config.lower, config.upper, config.cache.dirFds);
     this.xattrs = new OverlayXattrs(config.userxattr);
     try {
-      this.work = this.stack.upper !== null && config.work !== null ? new WorkDir(config.work, this.stack.upper) : null;
+      this.work = this.stack.upper !== null && config.work !== null ? new WorkDir(config.work, this.stack.upper, config.mountpoint) : null;
     } catch (err) {
       this.stack.close();
       throw err;

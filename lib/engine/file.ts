@@ -65,10 +65,9 @@ export class FileHandle {
   }
 }
 
-const ACCESS_MODE = O.RDONLY | O.WRONLY | O.RDWR;
 /** Open flags that would change the file (the write side copies up before honouring them). */
 export function wantsWrite(flags: number): boolean {
-  return (flags & ACCESS_MODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
+  return (flags & O.ACCMODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
 }
 
 /** Opens the upper object of a copied-up regular file with the caller's flags (less create/excl). */

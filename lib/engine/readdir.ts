@@ -12,13 +12,9 @@ export interface DirEntry {
   ino: number;
 }
 
-const S_TO_DT: Record<number, number> = {
-  [sys.S.IFREG]: DT.REG, [sys.S.IFDIR]: DT.DIR, [sys.S.IFLNK]: DT.LNK, [sys.S.IFCHR]: DT.CHR,
-  [sys.S.IFBLK]: DT.BLK, [sys.S.IFIFO]: DT.FIFO, [sys.S.IFSOCK]: DT.SOCK,
-};
-
+/** d_type of a mode: IFTODT, the file type bits shifted down (DT_UNKNOWN for none). */
 export function modeToDtype(mode: number): number {
-  return S_TO_DT[mode & sys.S.IFMT] ?? DT.UNKNOWN;
+  return (mode & sys.S.IFMT) >>> 12;
 }
 
 /**

@@ -4,6 +4,7 @@ import { hasCode } from './errors';
 import { LruMap } from './lru';
 import { Layer } from './layers';
 import { FilePool } from './file-pool';
+import { WorkLock } from './work-lock';
 
 /**
  * O_TMPFILE support by upper filesystem (device), probed once per process: the probe makes an
@@ -43,9 +44,19 @@ export class WorkDir {
   readonly pool: FilePool;
   private renameWhiteoutWorks: boolean | null = null;
   private mknodWhiteoutWorks: boolean | null = null;
+  /** This upper and work are ours alone while we live (lib/engine/work-lock.ts). */
+  private readonly lock: WorkLock;
 
-  constructor(readonly root: string, readonly upper: Layer) {
-    const rootFd = sys.openat(sys.AT.FDCWD, root, O.PATH | O.DIRECTORY);
+  /** `mountpoint`: where the overlay is mounted, if it is (named to a second user refused). */
+  constructor(readonly root: string, readonly upper: Layer, mountpoint: string | null = null) {
+    const rootFd = sys.openat(sys.AT.FDCWD, root, O.PATH | O.DIRECTORY | O.CLOEXEC);
+    // Locked before anything in work/ is touched: another user's copy-ups may be in flight there.
+    try {
+      this.lock = WorkLock.acquire(rootFd, upper.rootFd, { upper: upper.root, work: root }, mountpoint === null ? {} : { owner: `the mount on ${mountpoint}`, mountpoint });
+    } catch (err) {
+      sys.close(rootFd);
+      throw err;
+    }
     try {
       for (const sub of ['work', 'index']) {
         try {
@@ -56,12 +67,22 @@ export class WorkDir {
       }
       this.fd = sys.openBeneath(rootFd, 'work', O.PATH | O.DIRECTORY);
       this.index = new Layer(INDEX_LAYER, `${root}/index`, false, new LruMap<string, number>(1, (fd) => sys.close(fd)), true);
+    } catch (err) {
+      this.lock.release();
+      throw err;
     } finally {
       sys.close(rootFd);
     }
-    this.removeLeftovers();
-    this.tmpfile = tmpfileWorks(this.fd, upper.dev);
-    this.pool = new FilePool(this.fd, () => this.tempName(), poolSize);
+    try {
+      this.removeLeftovers();
+      this.tmpfile = tmpfileWorks(this.fd, upper.dev);
+      this.pool = new FilePool(this.fd, () => this.tempName(), poolSize);
+    } catch (err) {
+      sys.close(this.fd);
+      this.index.close();
+      this.lock.release();
+      throw err;
+    }
   }
 
   /** A name no one else uses in work/. */
@@ -110,6 +131,7 @@ export class WorkDir {
     this.pool.close();
     sys.close(this.fd);
     this.index.close();
+    this.lock.release(); // last: nothing of ours is left in work/ for the next user to trip on
   }
 }
 

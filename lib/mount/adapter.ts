@@ -9,6 +9,7 @@ import { IdMap } from './idmap';
 import { StatOverride } from './override-stat';
 import { NodeTable, ROOT_ID } from './node-table';
 import { OpenFiles, type OpenFile, type Passthrough } from './open-files';
+import * as setid from './setid';
 
 /** How long the kernel may cache what we answer: lower layers never change under the mount. */
 export interface CacheTimeouts {
@@ -22,7 +23,6 @@ export interface CacheTimeouts {
 const joinPath = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
 /** The answer to OPEN under kernel opens: the kernel then opens files itself and never asks again. */
 const NO_OPEN = Object.freeze({ code: 'ENOSYS', errno: sys.codeErrno('ENOSYS')! });
-const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
 
 /** Writes all of a WRITE's data at its offset. */
 function writeAll(h: FileHandle, a: fuse.WriteIn): number {
@@ -30,8 +30,6 @@ function writeAll(h: FileHandle, a: fuse.WriteIn): number {
   while (done < a.data.length) done += h.writeSync(a.data, done, a.data.length - done, a.offset + done);
   return done;
 }
-
-const S_ISUID = 0o4000, S_ISGID = 0o2000, S_IXGRP = 0o010;
 
 /**
  * The FUSE glue: translates each FUSE operation into engine calls, and nothing more. Node ids map
@@ -69,6 +67,11 @@ export class OverlayFuseOps implements FuseOperations {
   kernelOpens = false;
   /** Node files being opened (a write's copy-up may take a while): one open per node at a time. */
   private readonly nodeFileOpens = new Map<number, Promise<OpenFile>>();
+  /**
+   * Tells the kernel that a node's attributes changed outside a reply that carries them (set-ID
+   * bits cleared on a WRITE, OPEN, FALLOCATE or COPY_FILE_RANGE): it would show its cached mode.
+   */
+  attrsChanged: (nodeid: number) => void = () => undefined;
 
   constructor(
     private readonly ov: Overlay,
@@ -113,7 +116,8 @@ export class OverlayFuseOps implements FuseOperations {
       n.gen = this.ov.generation;
     }
     const t = this.timeoutFor(node);
-    return { nodeid, attr: this.fuseAttr(attr, node), entryTimeout: t, attrTimeout: t };
+    const out = this.fuseAttr(attr, node);
+    return { nodeid, attr: out, entryTimeout: t, attrTimeout: this.attrTimeout(nodeid, out.mode, t) };
   }
 
   private path(nodeid: number): string {
@@ -144,7 +148,17 @@ export class OverlayFuseOps implements FuseOperations {
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
-    return { attr: this.fuseAttr(this.ov.getattr(node), node), attrTimeout: this.timeoutFor(node) };
+    const attr = this.fuseAttr(this.ov.getattr(node), node);
+    return { attr, attrTimeout: this.attrTimeout(nodeid, attr.mode, this.timeoutFor(node)) };
+  }
+
+  /**
+   * How long the kernel may keep attributes: not at all for a set-ID file open for writing in
+   * passthrough (it got the bits while open): a write there clears them in the upper file without
+   * our knowing (the backing file's credentials lack CAP_FSETID, lib/sys fuseBackingOpen).
+   */
+  private attrTimeout(nodeid: number, mode: number, t: number): number {
+    return setid.hasSetId(mode) && this.files.writableInPassthrough(nodeid) ? 0 : t;
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
@@ -179,7 +193,7 @@ export class OverlayFuseOps implements FuseOperations {
     }
   }
 
-  async setattr(_ctx: FuseContext, a: fuse.SetattrIn): Promise<{ attr: fuse.FuseAttr; attrTimeout: number }> {
+  async setattr(ctx: FuseContext, a: fuse.SetattrIn): Promise<{ attr: fuse.FuseAttr; attrTimeout: number }> {
     const open = this.files.anyOf(a.nodeid, a.fh);
     if (this.nodes.get(a.nodeid).detached && open !== undefined) {
       // unlinked (or renamed over) but open: only its descriptor reaches it
@@ -188,7 +202,7 @@ export class OverlayFuseOps implements FuseOperations {
     }
     const path = this.path(a.nodeid);
     let mode = a.mode;
-    if (a.killSuidgid && mode === undefined) mode = this.clearedSetId(path);
+    if (a.killSuidgid && mode === undefined) mode = this.modeAfterChange(ctx, path, true);
     if (open !== undefined && a.size !== undefined && this.ov.tryResolve(path) === null) {
       open.handle.truncate(a.size); // unlinked but open
     } else {
@@ -240,11 +254,43 @@ export class OverlayFuseOps implements FuseOperations {
     await this.override.write(this.ov, path, {}, { uid: owner.uid, gid: owner.gid, mode: mode & 0o7777 });
   }
 
-  /** The mode with set-user-ID and (when group-executable) set-group-ID cleared, as a write by a non-owner does. */
-  private clearedSetId(path: string): number | undefined {
-    const m = this.ov.getattr(path).mode;
-    const cleared = m & ~S_ISUID & ~((m & S_IXGRP) !== 0 ? S_ISGID : 0);
-    return cleared === m ? undefined : cleared & 0o7777;
+  /** The mode as the mount shows it (through xattr_permissions' record) and the group it compares with. */
+  private shownMode(path: string): { mode: number; gid: number } {
+    const node = this.ov.resolve(path);
+    const a = this.fuseAttr(this.ov.getattr(node), node);
+    return { mode: a.mode, gid: a.gid };
+  }
+
+  /**
+   * The permission bits the caller's change to the file's data (or chown: `killRequested`) leaves
+   * at `path` (lib/mount/setid.ts), or undefined when they stay as they are.
+   */
+  private modeAfterChange(ctx: FuseContext, path: string, killRequested: boolean): number | undefined {
+    const { mode, gid } = this.shownMode(path);
+    if (!setid.hasSetId(mode)) return undefined;
+    const after = setid.modeAfterChange(mode, gid, setid.writerOf(ctx), killRequested);
+    return after === (mode & 0o7777) ? undefined : after;
+  }
+
+  /**
+   * Clears what the caller's change to the data of `nodeid` clears of its set-ID bits, before the
+   * change, and tells the kernel (its reply carries no attributes). A node without a name is left
+   * alone: no path reaches it to run it or to commit it.
+   */
+  private async killSetId(ctx: FuseContext, nodeid: number, killRequested: boolean): Promise<void> {
+    if (this.nodes.get(nodeid).detached) return;
+    const path = this.path(nodeid);
+    const mode = this.modeAfterChange(ctx, path, killRequested);
+    if (mode === undefined) return;
+    if (this.override !== null) {
+      const shown = this.fuseAttr(this.ov.getattr(path), this.ov.resolve(path));
+      await this.override.write(this.ov, path, { mode }, {
+        uid: this.uids.toHost(shown.uid), gid: this.gids.toHost(shown.gid), mode: shown.mode & 0o7777,
+      });
+    } else {
+      await this.ov.setattr(path, { mode });
+    }
+    this.attrsChanged(nodeid);
   }
 
   readlink(_ctx: FuseContext, a: fuse.NodeIn): string {
@@ -334,7 +380,7 @@ export class OverlayFuseOps implements FuseOperations {
   /** Whether the node file `f` serves a read (or a write) of `nodeid` now. */
   private servesNode(f: OpenFile, nodeid: number, write: boolean): boolean {
     const n = this.nodes.get(nodeid);
-    if (write && !(f.handle.onUpper && (f.handle.flags & ACCESS_MODE) === sys.O.RDWR)) return false;
+    if (write && !(f.handle.onUpper && (f.handle.flags & sys.O.ACCMODE) === sys.O.RDWR)) return false;
     if (n.detached) return true; // nameless: only its descriptor reaches it
     return this.ov.holdsData(f.handle, n.path); // no copy-up or replacement since it was opened
   }
@@ -377,9 +423,9 @@ export class OverlayFuseOps implements FuseOperations {
     this.files.setNodeFile(nodeid, this.ov.openInPlace(path), true);
   }
 
-  private register(handle: FileHandle, nodeid: number): fuse.OpenOut {
+  private register(handle: FileHandle, nodeid: number, passthrough = true): fuse.OpenOut {
     try {
-      return this.files.register(handle, nodeid);
+      return this.files.register(handle, nodeid, passthrough);
     } catch (err) {
       // copied up under passthrough readers: the retry's lookup gets a new node id (open-files.ts)
       if ((err as { code?: string }).code === 'ESTALE') this.nodes.renew(nodeid);
@@ -392,21 +438,23 @@ export class OverlayFuseOps implements FuseOperations {
     this.files.adoptUpper(nodeid, await this.ov.open(path, sys.O.RDONLY));
   }
 
-  open(_ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut | Promise<fuse.OpenOut> {
+  open(ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut | Promise<fuse.OpenOut> {
     if (this.kernelOpens) throw NO_OPEN;
     const path = this.path(a.nodeid);
     const flags = this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL));
-    if (wantsWrite(flags) || (a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) return this.openForWrite(a, path, flags);
+    if (wantsWrite(flags) || (a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) return this.openForWrite(ctx, a, path, flags);
     // A read-only open copies nothing up: answered synchronously (most opens are these).
     return this.register(this.unparked(a.nodeid, flags, path) ?? this.files.withRoomSync(() => this.ov.openRead(path, flags)), a.nodeid);
   }
 
-  private async openForWrite(a: fuse.OpenIn, path: string, flags: number): Promise<fuse.OpenOut> {
-    if ((a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) {
-      const mode = this.clearedSetId(path);
-      if (mode !== undefined) await this.ov.setattr(path, { mode });
-    }
-    const out = this.register(this.unparked(a.nodeid, flags, path) ?? await this.files.withRoom(() => this.ov.open(path, flags)), a.nodeid);
+  private async openForWrite(ctx: FuseContext, a: fuse.OpenIn, path: string, flags: number): Promise<fuse.OpenOut> {
+    // O_TRUNC by a caller without CAP_FSETID
+    if ((a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) await this.killSetId(ctx, a.nodeid, true);
+    const handle = this.unparked(a.nodeid, flags, path) ?? await this.files.withRoom(() => this.ov.open(path, flags));
+    const passthrough = setid.mayPassThrough(this.shownMode(path).mode, wantsWrite(flags));
+    const out = this.register(handle, a.nodeid, passthrough);
+    // The node was in passthrough already: its writes will not reach us (setid.mayPassThrough).
+    if (!passthrough && (out.backingId ?? 0) > 0) await this.killSetId(ctx, a.nodeid, false);
     // A write open copies up: served readers of the lower file must now read the upper one.
     if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;
@@ -458,19 +506,16 @@ export class OverlayFuseOps implements FuseOperations {
    * server in a process that uses its own mount through fs.promises would otherwise wait for a
    * thread-pool thread that is itself blocked in a write to the mount (libuv's pool has 4).
    */
-  write(_ctx: FuseContext, a: fuse.WriteIn): number | Promise<number> {
+  write(ctx: FuseContext, a: fuse.WriteIn): number | Promise<number> {
     const f = this.fileOf(a.nodeid, a.fh, true);
-    if (f instanceof Promise || (a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) return this.writeAfterChecks(f, a);
+    if (f instanceof Promise || (a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) return this.writeAfterChecks(ctx, f, a);
     return writeAll(f.handle, a);
   }
 
-  private async writeAfterChecks(file: OpenFile | Promise<OpenFile>, a: fuse.WriteIn): Promise<number> {
+  private async writeAfterChecks(ctx: FuseContext, file: OpenFile | Promise<OpenFile>, a: fuse.WriteIn): Promise<number> {
     const f = await file;
-    if ((a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) {
-      const path = this.path(a.nodeid);
-      const mode = this.clearedSetId(path);
-      if (mode !== undefined) await this.ov.setattr(path, { mode });
-    }
+    // the kernel found the caller without CAP_FSETID
+    if ((a.writeFlags & fuse.WRITE_KILL_SUIDGID) !== 0) await this.killSetId(ctx, a.nodeid, true);
     return writeAll(f.handle, a);
   }
 
@@ -553,7 +598,7 @@ export class OverlayFuseOps implements FuseOperations {
     // set-group-ID, as chmod would; the kernel says so, the server does it (we have CAP_FSETID).
     if ((a.setxattrFlags & fuse.SETXATTR_ACL_KILL_SGID) !== 0 && a.name === ACL_ACCESS) {
       const mode = this.ov.getattr(path).mode;
-      if ((mode & S_ISGID) !== 0) await this.ov.setattr(path, { mode: mode & 0o7777 & ~S_ISGID });
+      if ((mode & setid.S_ISGID) !== 0) await this.ov.setattr(path, { mode: mode & 0o7777 & ~setid.S_ISGID });
     }
   }
 
@@ -562,8 +607,10 @@ export class OverlayFuseOps implements FuseOperations {
     await this.ov.removexattr(this.path(a.nodeid), a.name);
   }
 
-  async fallocate(_ctx: FuseContext, a: fuse.FallocateIn): Promise<void> {
+  async fallocate(ctx: FuseContext, a: fuse.FallocateIn): Promise<void> {
     const f = await this.fileOf(a.nodeid, a.fh, true);
+    // The kernel sends no KILL_SUIDGID with FALLOCATE and COPY_FILE_RANGE: the caller is looked at here.
+    await this.killSetId(ctx, a.nodeid, false);
     await this.files.using(f, () => f.handle.fallocate(a.mode, a.offset, a.length));
   }
 
@@ -571,9 +618,10 @@ export class OverlayFuseOps implements FuseOperations {
     return sys.lseek(this.files.dataOf(await this.fileOf(a.nodeid, a.fh, false)).fd, a.offset, a.whence);
   }
 
-  async copyFileRange(_ctx: FuseContext, a: fuse.CopyFileRangeIn): Promise<number> {
+  async copyFileRange(ctx: FuseContext, a: fuse.CopyFileRangeIn): Promise<number> {
     const from = await this.fileOf(a.nodeid, a.fhIn, false);
     const to = await this.fileOf(a.nodeidOut, a.fhOut, true);
+    await this.killSetId(ctx, a.nodeidOut, false);
     const src = this.files.dataOf(from).fd;
     return this.files.using(from, () => this.files.using(to, () => sys.copyFileRangeAsync(src, a.offIn, to.handle.fd, a.offOut, a.len, 0)));
   }

@@ -75,8 +75,7 @@ const outOfDescriptors = (err: unknown) => {
 /** A parked handle pushed out of its cache (or cleared) is closed; one taken out to serve an open is not. */
 const closeParkedHandle = (h: FileHandle): void => h.close();
 
-const ACCESS_MODE = sys.O.RDONLY | sys.O.WRONLY | sys.O.RDWR;
-const readable = (h: FileHandle) => (h.flags & ACCESS_MODE) !== sys.O.WRONLY;
+const readable = (h: FileHandle) => (h.flags & sys.O.ACCMODE) !== sys.O.WRONLY;
 
 export class OpenFiles {
   private readonly files = new Map<number, OpenFile>();
@@ -136,8 +135,11 @@ export class OpenFiles {
     return this.byNode.get(f.nodeid)?.upper ?? f.handle;
   }
 
-  /** Registers an open file and answers how the kernel is to do its I/O. */
-  register(handle: FileHandle, nodeid: number): OpenOut {
+  /**
+   * Registers an open file and answers how the kernel is to do its I/O. `passthrough` false: not
+   * in passthrough, unless the node is open in passthrough already (the kernel allows nothing else).
+   */
+  register(handle: FileHandle, nodeid: number, passthrough = true): OpenOut {
     const known = this.byNode.get(nodeid);
     const readOnly = !wantsWrite(handle.flags);
     let backingId = 0;
@@ -145,7 +147,7 @@ export class OpenFiles {
       if (known === undefined) {
         const again = this.openedBefore.has(nodeid);
         if (!again) this.openedBefore.add(nodeid);
-        if (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX) backingId = this.newBacking(handle);
+        if (passthrough && (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX)) backingId = this.newBacking(handle);
       } else if (known.backing !== null) {
         backingId = this.sharedBacking(handle, nodeid, known.backing);
       }
@@ -195,6 +197,14 @@ export class OpenFiles {
     // upper file. Readers that had it open keep the old inode and the data they opened.
     handle.close();
     throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
+  }
+
+  /** Whether `nodeid` is open for writing in passthrough: its writes do not reach us. */
+  writableInPassthrough(nodeid: number): boolean {
+    const opens = this.byNode.get(nodeid);
+    if (opens === undefined || opens.backing === null) return false;
+    for (const f of opens.files) if (f.backingId > 0 && wantsWrite(f.handle.flags)) return true;
+    return false;
   }
 
   /**

@@ -6,11 +6,18 @@ import type { OpLatency } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
 import { StatOverride, overrideXattrFor } from './override-stat';
+import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint, servedHere, waitForPreviousUser } from './guard';
 
 /** Everything `mount()` and the CLI accept. */
 export interface MountOptions extends OverlayOptions {
   /** Where the merged tree appears. */
   mountpoint: string;
+  /**
+   * How the mount talks to the kernel: 'fuse' (default: our own /dev/fuse session, kernel
+   * passthrough) or 'fuse-native' (the optional fuse-native package over libfuse 2, served from a
+   * child process; what it cannot do is in docs/transports.md).
+   */
+  transport?: 'fuse' | 'fuse-native';
   /** Kernel passthrough of open files (needs root and Linux >= 6.9): 'auto' (default), true, false. */
   passthrough?: boolean | 'auto';
   /**
@@ -75,6 +82,8 @@ export interface ServerStats {
 /** A live mount served in this thread. */
 export interface Server {
   readonly mountpoint: string;
+  /** The mount's device (st_dev of the files in it), from mountinfo; null if it could not be found. */
+  readonly dev: number | null;
   readonly overlay: Overlay;
   stats(): ServerStats;
   /** Requests received so far: a number that moves while the mount is in use. */
@@ -121,9 +130,17 @@ export function opensMode(options: Pick<MountOptions, 'opens' | 'passthrough'>):
   return options.passthrough === false ? 'kernel' : 'unless-passthrough';
 }
 
-/** Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers. */
-export async function startServer(options: MountOptions): Promise<Server> {
+/**
+ * Opens the stack and serves it on `mountpoint` from this thread; resolves once the mount answers.
+ * `servedDevs`: the devices of the mounts other threads of this process serve (lib/mount/mount.ts).
+ */
+export async function startServer(options: MountOptions, servedDevs: number[] = []): Promise<Server> {
   const mountpoint = checkMountpoint(options.mountpoint);
+  // Refused before anything is opened: a mount that would wait on itself (lib/mount/guard.ts).
+  checkSelfReference(layersOf(options), mountpoint, [...servedHere, ...servedDevs]);
+  // The last user of this upper and work may have been unmounted a moment ago and still be closing.
+  await waitForPreviousUser(options.upper, options.work);
+  const realMp = realMountpoint(mountpoint);
   const root = process.getuid?.() === 0;
   const overlayOptions = overlayOptionsOf(options);
   if (!root && overlayOptions.userxattr === undefined) {
@@ -148,6 +165,7 @@ export async function startServer(options: MountOptions): Promise<Server> {
   }
   // errno errors are this thread's answers, not bugs: no stack traces for them (sys.setErrorStacks)
   sys.setErrorStacks(false);
+  overlayOptions.mountpoint = realMp; // named to a second user of the upper and work, who is refused
   const overlay = Overlay.open(overlayOptions);
   const ops = new OverlayFuseOps(
     overlay, undefined, new IdMap(options.uidmap, options.squashUid), new IdMap(options.gidmap, options.squashGid),
@@ -188,12 +206,20 @@ export async function startServer(options: MountOptions): Promise<Server> {
   ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
   ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
   ops.kernelOpens = kernelOpens;
+  // attributes only (offset -1): takes no page lock, so it may be sent while the kernel waits on a WRITE
+  ops.attrsChanged = (nodeid) => void session.notifyInvalInode(nodeid, -1, 0);
   if (session.negotiated?.passthrough) {
     ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
+  }
+  const dev = deviceOfMountpoint(realMp);
+  if (dev !== null) {
+    servedHere.add(dev);
+    void session.ended.then(() => servedHere.delete(dev));
   }
   let done: Promise<void> | null = null;
   return {
     mountpoint,
+    dev,
     overlay,
     ended: session.ended,
     requestsReceived: () => session.received,

@@ -5,7 +5,7 @@ import { warmUp, warmUpOptionsOf } from './warm-up';
 
 export type ToWorker = { type: 'unmount' } | { type: 'stats'; id: number };
 export type FromWorker =
-  | { type: 'ready'; passthrough: boolean }
+  | { type: 'ready'; passthrough: boolean; dev: number | null }
   | { type: 'failed'; error: { message: string; code?: string; option?: string; path?: string } }
   | { type: 'stats'; id: number; stats: unknown }
   | { type: 'copy-up'; event: unknown }
@@ -14,7 +14,7 @@ export type FromWorker =
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
-const options = workerData as MountOptions & { debugLog?: boolean };
+const { servedDevs, ...options } = workerData as MountOptions & { debugLog?: boolean; servedDevs: number[] };
 
 (async () => {
   let server;
@@ -23,7 +23,7 @@ const options = workerData as MountOptions & { debugLog?: boolean };
       ...options,
       debug: options.debugLog ? (line) => post({ type: 'log', line }) : undefined,
       log: (line) => post({ type: 'log', line }),
-    });
+    }, servedDevs);
   } catch (err) {
     const e = err as { message: string; code?: string; option?: string; path?: string };
     post({ type: 'failed', error: { message: e.message, code: e.code, option: e.option, path: e.path } });
@@ -43,7 +43,7 @@ const options = workerData as MountOptions & { debugLog?: boolean };
       port.close();
     }
   });
-  post({ type: 'ready', passthrough: server.stats().passthrough });
+  post({ type: 'ready', passthrough: server.stats().passthrough, dev: server.dev });
   // After 'ready': its set-up (scratch directory, throwaway engine) is synchronous.
   if (options.warmUp === true) warming = warmUp({ lower: options.lower, ...warmUpOptionsOf(server), signal: stopWarmUp.signal });
 })();

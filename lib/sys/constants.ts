@@ -1,14 +1,14 @@
-/** Platform constants, taken from the addon (so they match the C library and kernel headers). */
-import { native } from './native';
+/** Platform constants, taken from the addon (so they match the C library and kernel headers) when first read. */
+import { nativeGroup } from './native';
 
-export const O = native.O;
-export const AT = native.AT;
-export const RESOLVE = native.RESOLVE;
-export const RENAME = native.RENAME;
-export const S = native.S;
-export const DT = native.DT;
-export const UTIME = native.UTIME;
-export const XATTR = native.XATTR;
-export const SEEK = native.SEEK;
-export const FALLOC = native.FALLOC;
-export const LOCK = native.LOCK;
+export const O = nativeGroup('O');
+export const AT = nativeGroup('AT');
+export const RESOLVE = nativeGroup('RESOLVE');
+export const RENAME = nativeGroup('RENAME');
+export const S = nativeGroup('S');
+export const DT = nativeGroup('DT');
+export const UTIME = nativeGroup('UTIME');
+export const XATTR = nativeGroup('XATTR');
+export const SEEK = nativeGroup('SEEK');
+export const FALLOC = nativeGroup('FALLOC');
+export const LOCK = nativeGroup('LOCK');

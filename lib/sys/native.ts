@@ -12,7 +12,7 @@ type Ret = number;
 
 export interface NativeConstants {
   O: Readonly<Record<'RDONLY' | 'WRONLY' | 'RDWR' | 'CREAT' | 'EXCL' | 'TRUNC' | 'APPEND' | 'NOFOLLOW' | 'DIRECTORY'
-    | 'PATH' | 'CLOEXEC' | 'TMPFILE' | 'NONBLOCK' | 'NOATIME' | 'DIRECT' | 'LARGEFILE', number>>;
+    | 'PATH' | 'CLOEXEC' | 'TMPFILE' | 'NONBLOCK' | 'NOATIME' | 'DIRECT' | 'LARGEFILE' | 'ACCMODE', number>>;
   AT: Readonly<Record<'FDCWD' | 'SYMLINK_NOFOLLOW' | 'EMPTY_PATH' | 'REMOVEDIR' | 'SYMLINK_FOLLOW', number>>;
   RESOLVE: Readonly<Record<'BENEATH' | 'NO_SYMLINKS' | 'NO_MAGICLINKS' | 'NO_XDEV' | 'IN_ROOT', number>>;
   RENAME: Readonly<Record<'NOREPLACE' | 'EXCHANGE' | 'WHITEOUT', number>>;
@@ -140,4 +140,34 @@ function load(): NativeAddon {
   }
 }
 
-export const native: NativeAddon = load();
+/**
+ * Copies every export of the addon (functions and constant groups) onto `target`, loading it on first
+ * use: importing layerfs does not load the addon, so `import { ConfigError } from 'layerfs'` works
+ * where it is not built. After the first access the properties are plain own properties of `target`
+ * (the lazy prototype is never reached again), so calls cost what a direct property access costs.
+ */
+function lazyObject<T extends object>(pick: () => T): T {
+  const loader = new Proxy({}, {
+    get(_t, key, receiver: T) {
+      const source = pick();
+      for (const name of Object.getOwnPropertyNames(source)) {
+        Object.defineProperty(receiver, name, { value: (source as Record<string, unknown>)[name], enumerable: true });
+      }
+      return (source as Record<PropertyKey, unknown>)[key];
+    },
+  });
+  return Object.create(loader) as T;
+}
+
+let addon: NativeAddon | null = null;
+/** The addon itself, loaded now if it is not yet. */
+export function loadNative(): NativeAddon {
+  return (addon ??= load());
+}
+
+export const native: NativeAddon = lazyObject(loadNative);
+
+/** A constant group of the addon (O, AT, S, ...), read when first used. */
+export function nativeGroup<K extends keyof NativeConstants | 'MNT' | 'MS' | 'LOCK'>(name: K): NativeAddon[K] {
+  return lazyObject(() => loadNative()[name] as object) as NativeAddon[K];
+}

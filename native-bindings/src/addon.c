@@ -43,7 +43,7 @@ static void init_constants(napi_env env, napi_value exports) {
   C(o, "APPEND", O_APPEND); C(o, "NOFOLLOW", O_NOFOLLOW); C(o, "DIRECTORY", O_DIRECTORY);
   C(o, "PATH", O_PATH); C(o, "CLOEXEC", O_CLOEXEC); C(o, "TMPFILE", O_TMPFILE);
   C(o, "NONBLOCK", O_NONBLOCK); C(o, "NOATIME", O_NOATIME); C(o, "DIRECT", O_DIRECT);
-  C(o, "LARGEFILE", O_LARGEFILE);
+  C(o, "LARGEFILE", O_LARGEFILE); C(o, "ACCMODE", O_ACCMODE);
 
   napi_value at = group(env, exports, "AT");
   C(at, "FDCWD", AT_FDCWD); C(at, "SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW);

@@ -105,7 +105,10 @@ static int try_service(int argc, char **argv) {
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   int n;
-  if (geteuid() == 0) {
+  const char *own = getenv("LAYERFS_RUNTIME_DIR"); /* as serviceSocketPath() in lib/cli/service.ts */
+  if (own != NULL && *own != '\0') {
+    n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/service.sock", own);
+  } else if (geteuid() == 0) {
     n = snprintf(addr.sun_path, sizeof addr.sun_path, "/run/layerfs/service.sock");
   } else {
     const char *xdg = getenv("XDG_RUNTIME_DIR");

@@ -9,11 +9,16 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { makeLayerSet } from '../helpers/layers';
+import { makeLayerSet, removeTree, tempDir } from '../helpers/layers';
 
 const run = promisify(execFile);
 const LAUNCHER = path.join(__dirname, '..', '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
-const SOCKET = '/run/layerfs/service.sock';
+// A service of this test file's own (LAYERFS_RUNTIME_DIR), never the machine-wide /run/layerfs: other
+// tests and users may run theirs at the same time.
+const RUNTIME = tempDir('layerfs-svc-');
+const SOCKET = path.join(RUNTIME, 'service.sock');
+const ENV = { ...process.env, LAYERFS_RUNTIME_DIR: RUNTIME, LAYERFS_SERVICE_LINGER: '0.3' };
+process.on('exit', () => removeTree(RUNTIME));
 
 function mounted(mnt: string): boolean {
   return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
@@ -27,7 +32,7 @@ function serversFor(dir: string): number[] {
 
 async function layerfs(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
   try {
-    const r = await run(LAUNCHER, args, { env: { ...process.env, LAYERFS_SERVICE_LINGER: '0.3', ...env }, timeout: 30_000 });
+    const r = await run(LAUNCHER, args, { env: { ...ENV, ...env }, timeout: 30_000 });
     return { code: 0, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stderr: string };
@@ -58,7 +63,7 @@ function stack(n: number) {
 }
 
 test('later mounts are made by the running server; each ends on its own; the server leaves when idle', async () => {
-  await until(() => !fs.existsSync(SOCKET), 15_000); // an earlier test's server lingering (mount(8) runs us without our env)
+  await until(() => !fs.existsSync(SOCKET), 15_000); // the previous test's server lingering
   const { set, mounts, cleanup } = stack(3);
   try {
     for (const m of mounts) {
@@ -71,10 +76,35 @@ test('later mounts are made by the running server; each ends on its own; the ser
     assert.is(fs.readlinkSync(`/proc/${pids[0]}/cwd`), '/', 'the background server keeps no directory busy');
     fs.writeFileSync(path.join(mounts[1].mnt, 'etc/new'), 'one');
     assert.is(fs.readFileSync(path.join(mounts[2].mnt, 'etc/base'), 'utf8'), 'base');
-    // The first mount ends; the same mountpoint is mounted again through the service while the
-    // old session winds down: the new mount must stay.
-    execFileSync('umount', [mounts[0].mnt]);
-    assert.is((await layerfs(['-o', mounts[0].opts, mounts[0].mnt])).code, 0);
+    // The first mount ends; the same mountpoint is mounted again at once, through the service,
+    // while the old session winds down (it still counts among the service's mounts until its end
+    // reaches the service's thread): the service makes the new mount, and it stays. Every round.
+    for (let round = 0; round < 6; round++) {
+      fs.writeFileSync(path.join(mounts[0].mnt, `round-${round}`), String(round));
+      execFileSync('umount', [mounts[0].mnt]);
+      const again = await layerfs(['-o', mounts[0].opts, mounts[0].mnt]);
+      assert.is(again.code, 0, again.stderr);
+      assert.equal(serversFor(set.base), pids, `round ${round}: the remount is made by the running server`);
+      assert.ok(mounted(mounts[0].mnt), `round ${round}: mounted`);
+      assert.is(fs.readFileSync(path.join(mounts[0].mnt, `round-${round}`), 'utf8'), String(round), 'the data of the old mount is there');
+    }
+    // The same, deterministically: a lazy unmount with a file still open keeps the old session
+    // alive for as long as the test wants, so the service cannot have seen its end. The remount
+    // (other upper and work: the old ones stay in use while the old session lives) is the
+    // service's to make.
+    const busy = fs.openSync(path.join(mounts[0].mnt, 'etc/base'), 'r');
+    let other: { code: number; stderr: string };
+    try {
+      execFileSync('umount', ['-l', mounts[0].mnt]);
+      for (const d of ['u2', 'w2']) fs.mkdirSync(path.join(mounts[0].dir, d));
+      other = await layerfs(['-o', `lowerdir=${set.lower[0]},upperdir=${mounts[0].dir}/u2,workdir=${mounts[0].dir}/w2`, mounts[0].mnt]);
+      assert.is(fs.readFileSync(busy, 'utf8'), 'base', 'the detached mount still serves its open file');
+    } finally {
+      fs.closeSync(busy);
+    }
+    assert.is(other.code, 0, other.stderr);
+    assert.equal(serversFor(set.base), pids, 'the remount after a lazy unmount is made by the running server');
+    assert.not.ok(fs.existsSync(path.join(mounts[0].mnt, 'round-0')), 'the new mount is the one on u2');
     await new Promise((res) => setTimeout(res, 300));
     assert.ok(mounted(mounts[0].mnt), 'the new mount survives the old one winding down');
     assert.is(fs.readFileSync(path.join(mounts[0].mnt, 'etc/base'), 'utf8'), 'base');
@@ -118,7 +148,7 @@ test('-f is not taken by the service; LAYERFS_NO_SERVICE=1 starts a server per m
   try {
     assert.is((await layerfs(['-o', mounts[0].opts, mounts[0].mnt])).code, 0);
     assert.ok(fs.existsSync(SOCKET), 'the first server listens');
-    const fg = execFile(LAUNCHER, ['-f', '-o', mounts[1].opts, mounts[1].mnt], { env: { ...process.env, LAYERFS_SERVICE_LINGER: '0.3' } });
+    const fg = execFile(LAUNCHER, ['-f', '-o', mounts[1].opts, mounts[1].mnt], { env: ENV });
     const fgExit = new Promise<number | null>((res) => fg.once('exit', (code) => res(code)));
     assert.ok(await until(() => mounted(mounts[1].mnt)));
     assert.is(serversFor(set.base).length, 2, 'a foreground server of its own');

@@ -6,6 +6,7 @@ import * as sys from '../../lib/sys';
 import { Overlay, OverlayError } from '../../lib/engine';
 import { makeLayerSet, tempDir, removeTree } from '../helpers/layers';
 import { mountTmpfs, mountXfs } from '../helpers/scratch-fs';
+import { missing, testIf } from '../helpers/skip';
 
 interface CopyUpEvent { path: string; bytes: number; method: string; metadataOnly: boolean; ms: number }
 
@@ -153,9 +154,12 @@ test('a full upper: copy-up fails with ENOSPC, the lower file stays intact and v
   }
 });
 
-test('reflink filesystem: copy-up shares extents (O(1)) and says so', async () => {
+/** An xfs image with reflink, loop-mounted: mkfs.xfs and root. */
+const withXfs = testIf(test, missing('root', 'mkfs.xfs'));
+
+withXfs('reflink filesystem: copy-up shares extents (O(1)) and says so', async () => {
   const xfs = mountXfs(400);
-  if (xfs === null) return; // no mkfs.xfs on this machine: nothing to test
+  if (xfs === null) throw new Error('mkfs.xfs not found (the skip check found it)');
   try {
     for (const d of ['lower', 'upper', 'work']) fs.mkdirSync(path.join(xfs.dir, d));
     fs.writeFileSync(path.join(xfs.dir, 'lower', 'f'), Buffer.alloc(64 * 1024 * 1024, 5));

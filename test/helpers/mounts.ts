@@ -62,3 +62,28 @@ export function abortFuseConnectionsSince(before: Set<string>): string[] {
   for (const c of aborted) writeFileSync(`${FUSECTL}/${c}/abort`, '1');
   return aborted;
 }
+
+/**
+ * Aborts the FUSE connections of the mounts under `prefix` only (another user's mounts on this
+ * machine are left alone): in mountinfo a FUSE mount's device 0:N is connection N of fusectl.
+ */
+export function abortFuseMountsUnder(prefix: string): string[] {
+  fuseConnections(); // fusectl mounted
+  const aborted: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || !f[sep + 1]?.startsWith('fuse')) continue;
+    const mp = f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (mp !== prefix && !mp.startsWith(prefix.endsWith('/') ? prefix : prefix + '/')) continue;
+    const [major, minor] = f[2].split(':').map(Number);
+    const id = String(major * 2 ** 20 + minor);
+    try {
+      writeFileSync(`${FUSECTL}/${id}/abort`, '1');
+      aborted.push(id);
+    } catch {
+      /* gone already */
+    }
+  }
+  return aborted;
+}

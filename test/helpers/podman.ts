@@ -22,7 +22,8 @@ export function rootfsTarball(): string {
 export class Podman {
   readonly root: string;
   /** `mountOptions`: more options for every mount (containers/storage's overlay.mountopt). */
-  constructor(readonly base: string, readonly mountProgram: string, readonly mountOptions = '') {
+  /** `env`: more environment for podman (and the mount program it runs). */
+  constructor(readonly base: string, readonly mountProgram: string, readonly mountOptions = '', readonly env: NodeJS.ProcessEnv = {}) {
     this.root = path.join(base, 'storage');
   }
 
@@ -36,7 +37,7 @@ export class Podman {
   }
 
   run(extra: string[], opts: ExecFileSyncOptions = {}): string {
-    return execFileSync('podman', this.args(extra), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5 * 60_000, ...opts }) as string;
+    return execFileSync('podman', this.args(extra), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5 * 60_000, env: { ...process.env, ...this.env }, ...opts }) as string;
   }
 
   /** `podman run` flags every container here needs. */

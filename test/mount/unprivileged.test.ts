@@ -20,17 +20,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sys from '../../lib/sys';
+import { missing, testIf } from '../helpers/skip';
 
 const DIST = path.resolve(__dirname, '../..');
 const USER = 'nobody';
-const isRoot = process.getuid?.() === 0;
-let fusermount: string | null = null;
-try {
-  fusermount = sys.findFusermount();
-} catch { /* none */ }
-const SKIP = !isRoot || fusermount === null || !fs.existsSync('/dev/fuse') || spawnSync('id', ['-u', USER]).status !== 0;
-const uid = SKIP ? -1 : Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
-const gid = SKIP ? -1 : Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
+/** Root sets the stack up and switches to the user; the user mounts through fusermount3. */
+const SKIP = missing('root', '/dev/fuse', 'fusermount3', 'user nobody', 'setpriv');
+const t = testIf(test, SKIP);
+const uid = SKIP !== null ? -1 : Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+const gid = SKIP !== null ? -1 : Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
 
 /** Runs `node -e code` as the unprivileged user, no capabilities; returns its stdout (throws with stderr). */
 function runAsUser(code: string, args: string[] = [], timeout = 30000): string {
@@ -94,9 +92,8 @@ function xattrNamesUnder(dir: string): Map<string, string[]> {
 
 let devFuseMode: number | null = null;
 
-test.before(() => {
-  if (SKIP) return;
-  // fusermount3 opens /dev/fuse as the calling user: it must be 0666 (as distributions ship it).
+// fusermount3 opens /dev/fuse as the calling user: it must be 0666 (as distributions ship it).
+if (SKIP === null) test.before(() => {
   const mode = fs.statSync('/dev/fuse').mode & 0o777;
   if ((mode & 0o006) !== 0o006) {
     devFuseMode = mode;
@@ -108,8 +105,7 @@ test.after(() => {
   if (devFuseMode !== null) fs.chmodSync('/dev/fuse', devFuseMode);
 });
 
-test('mount() as a normal user: fusermount3, copy-up of others\' objects, whiteouts, dir rename; the kernel reads the upper with userxattr', async () => {
-  if (SKIP) return console.log('  (skipped: needs root, fusermount3 and /dev/fuse)');
+t('mount() as a normal user: fusermount3, copy-up of others\' objects, whiteouts, dir rename; the kernel reads the upper with userxattr', async () => {
   const s = makeStack();
   try {
     const script = `
@@ -198,8 +194,7 @@ test('mount() as a normal user: fusermount3, copy-up of others\' objects, whiteo
   }
 });
 
-test('CLI as a normal user: layerfs -o ... mounts in the background, layerfs umount unmounts (fusermount3 -u)', async () => {
-  if (SKIP) return console.log('  (skipped)');
+t('CLI as a normal user: layerfs -o ... mounts in the background, layerfs umount unmounts (fusermount3 -u)', async () => {
   const s = makeStack();
   const cli = path.join(DIST, 'lib/cli/main.js');
   try {
@@ -231,8 +226,7 @@ test('CLI as a normal user: layerfs -o ... mounts in the background, layerfs umo
   }
 });
 
-test('xattr-form whiteouts written by a normal user (when mknod whiteouts fail) are read by the kernel (userxattr, as a lower layer)', async () => {
-  if (SKIP) return console.log('  (skipped)');
+t('xattr-form whiteouts written by a normal user (when mknod whiteouts fail) are read by the kernel (userxattr, as a lower layer)', async () => {
   const s = makeStack();
   try {
     // The engine alone, as the user, with the 0/0 device whiteout probe forced off.

@@ -3,16 +3,13 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTestDeb, Podman, rootfsTarball } from '../helpers/podman';
-import { tempDir } from '../helpers/layers';
+import { launcherIn, scratchDir } from '../helpers/scratch';
 
 /**
  * podman as a real client: containers whose root filesystems layerfs mounts (overlay.mount_program),
  * changed the ways packages and programs change them, committed, and run again from the commit.
  */
 const CLI = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
-/** The C front door container tools run (native-bindings/src/launcher.c). */
-const LAUNCHER = path.join(__dirname, '..', '..', '..', 'native-bindings', 'build', 'Release', 'layerfs');
-const LINK = '/usr/local/bin/layerfs';
 
 const IN_CONTAINER = `
 set -e
@@ -47,31 +44,32 @@ echo OK
 
 test('podman runs, changes, commits and reruns containers on layerfs', () => {
   const tar = rootfsTarball();
-  const base = tempDir('layerfs-podman-');
-  const previous = fs.existsSync(LINK) ? fs.readlinkSync(LINK) : null;
-  fs.chmodSync(CLI, 0o755);
-  fs.rmSync(LINK, { force: true });
-  fs.symlinkSync(LAUNCHER, LINK);
-  const podman = new Podman(base, LINK);
+  // Everything in one dir of the test's own, removed in finally or at exit: podman's storage, the
+  // package, and the mount program podman is given (a link to the launcher, nothing installed machine-wide).
+  const scratch = scratchDir('layerfs-podman-');
   try {
-    const pkg = path.join(base, 'pkg');
-    fs.mkdirSync(pkg);
-    buildTestDeb(pkg);
-    podman.run(['import', tar, 'localhost/layerfs-test:base']);
-    const out = podman.run(['run', ...Podman.runFlags, '--name', 'c1', '-v', `${pkg}:/pkg:ro`, 'localhost/layerfs-test:base', 'sh', '-c', IN_CONTAINER]);
-    assert.match(out, /OK\s*$/);
-    // layerfs, not the kernel, mounted it: podman ran our program (the storage mount shows fuse.layerfs while running).
-    podman.run(['commit', 'c1', 'localhost/layerfs-test:changed']);
-    podman.run(['rm', 'c1']);
-    const again = podman.run(['run', '--rm', ...Podman.runFlags, 'localhost/layerfs-test:changed', 'sh', '-c', AFTER_COMMIT]);
-    assert.match(again, /OK\s*$/);
-    // While a container runs, its root is a layerfs mount.
-    const mounts = podman.run(['run', '--rm', ...Podman.runFlags, 'localhost/layerfs-test:changed', 'cat', '/proc/self/mounts']);
-    assert.match(mounts.split('\n')[0], / \/ fuse\.layerfs /);
+    fs.chmodSync(CLI, 0o755);
+    // Not the machine-wide mount service (/run/layerfs): the launcher starts a server per mount.
+    const podman = new Podman(scratch.dir, launcherIn(scratch.dir), '', { LAYERFS_NO_SERVICE: '1' });
+    try {
+      const pkg = path.join(scratch.dir, 'pkg');
+      fs.mkdirSync(pkg);
+      buildTestDeb(pkg);
+      podman.run(['import', tar, 'localhost/layerfs-test:base']);
+      const out = podman.run(['run', ...Podman.runFlags, '--name', 'c1', '-v', `${pkg}:/pkg:ro`, 'localhost/layerfs-test:base', 'sh', '-c', IN_CONTAINER]);
+      assert.match(out, /OK\s*$/);
+      podman.run(['commit', 'c1', 'localhost/layerfs-test:changed']);
+      podman.run(['rm', 'c1']);
+      const again = podman.run(['run', '--rm', ...Podman.runFlags, 'localhost/layerfs-test:changed', 'sh', '-c', AFTER_COMMIT]);
+      assert.match(again, /OK\s*$/);
+      // layerfs, not the kernel, mounted it: while a container runs, its root is a layerfs mount.
+      const mounts = podman.run(['run', '--rm', ...Podman.runFlags, 'localhost/layerfs-test:changed', 'cat', '/proc/self/mounts']);
+      assert.match(mounts.split('\n')[0], / \/ fuse\.layerfs /);
+    } finally {
+      podman.cleanup();
+    }
   } finally {
-    podman.cleanup();
-    fs.rmSync(LINK, { force: true });
-    if (previous !== null) fs.symlinkSync(previous, LINK);
+    scratch.remove();
   }
 });
 

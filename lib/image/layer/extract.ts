@@ -25,6 +25,11 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** the overlay's private xattrs in the user. namespace (an overlay mounted with userxattr) */
   userxattr?: boolean;
+  /**
+   * The layer directories already extracted below this one, top first: a parent directory the
+   * tar leaves out takes the metadata of the same directory there, so the merged view keeps it.
+   */
+  lower?: string[];
   /** decompression in a child process when the program is there ('auto'), or in this process */
   codec?: CodecOptions['engine'];
 }
@@ -51,6 +56,9 @@ function validate(opts: ExtractOptions): void {
     throw new LayerError('EINVAL', `extractLayer: dest ${opts.dest} does not exist`);
   }
   if (!st.isDirectory()) throw new LayerError('EINVAL', `extractLayer: dest ${opts.dest} is not a directory`);
+  if (opts.lower !== undefined && (!Array.isArray(opts.lower) || opts.lower.some((l) => typeof l !== 'string' || !fs.existsSync(l)))) {
+    throw new LayerError('EINVAL', 'extractLayer: lower must be an array of existing layer directories (top first)');
+  }
   if (opts.mediaType !== undefined && compressionOfMediaType(opts.mediaType) === null) {
     throw new LayerError('EINVAL', `extractLayer: ${opts.mediaType} is not a layer media type`);
   }
@@ -92,13 +100,16 @@ export async function extractLayer(input: Readable | AsyncIterable<Buffer>, opts
   const tarHash = crypto.createHash('sha256');
   const blobCount = { n: 0 };
   const tarCount = { n: 0 };
-  const applier = new LayerApplier(opts.dest, { userxattr: opts.userxattr });
+  const applier = new LayerApplier(opts.dest, { userxattr: opts.userxattr, lower: opts.lower });
   let ok = false;
+  let plain = false;
   try {
     const blob = tap(input, blobHash, blobCount, opts.onProgress, opts.signal);
     const { head, all } = await peek(blob, 4);
     const compression = compressionOfMagic(head) ?? 'none';
-    const tar = tap(decompress(all, compression, { engine: opts.codec }), tarHash, tarCount);
+    // an uncompressed blob is its own tar: hashed once
+    const tar = compression === 'none' ? all : tap(decompress(all, compression, { engine: opts.codec }), tarHash, tarCount);
+    plain = compression === 'none';
     for await (const entry of readTar(tar)) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       await applier.apply(entry);
@@ -113,7 +124,8 @@ export async function extractLayer(input: Readable | AsyncIterable<Buffer>, opts
     }
   }
   const digest = 'sha256:' + blobHash.digest('hex');
-  const diffID = 'sha256:' + tarHash.digest('hex');
+  const diffID = plain ? digest : 'sha256:' + tarHash.digest('hex');
+  if (plain) tarCount.n = blobCount.n;
   if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
     throw new LayerError('EDIGEST', `layer digest mismatch: expected ${opts.expectedDigest}, got ${digest} (${blobCount.n} bytes)`);
   }
