@@ -38,7 +38,7 @@ process.on('message', async (m: Start | ToWorker) => {
       return;
     }
     server.overlay.events.on('copy-up', (event) => post({ type: 'copy-up', event }));
-    post({ type: 'ready', passthrough: false });
+    post({ type: 'ready', passthrough: false, dev: server.dev });
   } else if (m.type === 'stats') {
     if (server !== null) post({ type: 'stats', id: m.id, stats: server.stats() });
   } else if (m.type === 'unmount') {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { ConfigError, Overlay } from '../engine';
 import { IdMap } from '../mount/idmap';
 import { checkMountpoint, overlayOptionsOf } from '../mount/server';
+import { deviceOfMountpoint } from '../mount/guard';
 import type { MountOptions, Server } from '../mount/server';
 import * as sys from '../sys';
 import { loadFuseNative, NativeFuse } from './load';
@@ -91,6 +92,7 @@ async function answering(mountpoint: string, timeoutMs = 15000): Promise<void> {
 export async function startNativeServer(options: MountOptions): Promise<NativeServer> {
   checkNativeOptions(options);
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
+  const realMp = fs.realpathSync(mountpoint); // before mounting: afterwards it would ask this server
   const root = process.getuid?.() === 0;
   const overlayOptions = overlayOptionsOf(options);
   if (!root && overlayOptions.userxattr === undefined) {
@@ -151,6 +153,7 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
   return {
     mountpoint,
     overlay,
+    dev: deviceOfMountpoint(realMp),
     ended,
     requestsReceived: () => [...ops.requests.values()].reduce((a, b) => a + b, 0),
     stats: () => ({
