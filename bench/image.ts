@@ -6,7 +6,7 @@
  *     and zstd: `layerfs image import oci-archive:` vs `umoci unpack` (gzip only: umoci 0.4 has no
  *     zstd; from the layout directory) vs `podman load` of the same archive
  *   - commit of a 100 MB change: `layerfs container commit` vs `umoci repack` vs `podman commit`
- *   node dist/bench/image.js [--rounds N] [--no-podman]
+ *   node dist/bench/image.js [--rounds N] [--no-podman] [--only import|commit]
  * Prints markdown tables (median seconds, MB/s of uncompressed layer data, ratios) and writes
  * bench/results/image.json.
  */
@@ -20,6 +20,8 @@ import { tarLayer, writeOciLayout } from '../test/image/helpers';
 const argv = process.argv.slice(2);
 const ROUNDS = Number(argv[argv.indexOf('--rounds') + 1]) || 3;
 const PODMAN = !argv.includes('--no-podman');
+/** --only import | --only commit */
+const ONLY = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 const CLI = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
 const MINBASE = '/var/cache/layerfs-test/bookworm-minbase.tar';
 
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   console.error(`bench image: ${img.what}: ${mb.toFixed(0)} MB uncompressed, ${img.files} files`);
   const imports: Record<string, number[]> = {};
   const add = (k: string, s: number) => (imports[k] ??= []).push(s);
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (ONLY === 'commit' ? 0 : ROUNDS); r++) {
     for (const c of ['gzip', 'zstd'] as const) {
       add(`${c}|layerfs image import`, await timed(() => run(process.execPath, [CLI, 'image', 'import', '-q', `oci-archive:${img.archives[c]}:bench`, 'bench'])));
       fs.rmSync(process.env.LAYERFS_ROOT!, { recursive: true, force: true });
@@ -165,9 +167,9 @@ async function main(): Promise<void> {
   cleanups.push(() => podmanReset(path.join(work, 'podman-commit')));
   const ub = path.join(work, 'umoci-commit');
   run('umoci', ['unpack', '--image', `${img.layouts.gzip}:bench`, ub]);
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (ONLY === 'import' ? 0 : ROUNDS); r++) {
     if (canCommit) {
-      for (const comp of ['gzip', 'zstd'] as const) {
+      for (const comp of ['gzip', 'zstd', 'none'] as const) {
         const c = await store.createContainer('bench');
         run('cp', ['-a', change, path.join(c.upper, 'opt-change')]);
         addc(`layerfs container commit (${comp})`, await timed(() => run(process.execPath, [CLI, 'container', 'commit', c.name, `bench:c${r}${comp}`, '--compression', comp])));
@@ -197,12 +199,13 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|');
   for (const r of rows) {
     const ours = rows.find((x) => x.task === r.task && x.impl.startsWith('layerfs') && (r.task.startsWith('import') || x.impl.includes('gzip')));
+    // commit: compare like with like where we can (layerfs gzip vs umoci gzip; podman stores uncompressed: vs layerfs none too)
     const ratio = ours ? (ours.seconds / r.seconds).toFixed(2) : '-';
     console.log(`| ${r.task} | ${r.impl} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${ratio} |`);
   }
   const out = path.join(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ date: new Date().toISOString(), what: img.what, mb, files: img.files, changeMB, rounds: ROUNDS, rows }, null, 1));
+  fs.writeFileSync(path.join(out, `image${ONLY ? `-${ONLY}` : ''}.json`), JSON.stringify({ date: new Date().toISOString(), what: img.what, mb, files: img.files, changeMB, rounds: ROUNDS, rows }, null, 1));
 }
 
 process.env.LAYERFS_ROOT = path.join(work, 'store');

@@ -140,43 +140,32 @@ export class Container {
     const codec = layerCodec();
     return this.store.writing(async () => {
       const base = this.store.image(this.rec.image);
-      const t = this.store.tempDir();
-      try {
-        const out = path.join(t.path, 'layer');
-        const file = fs.createWriteStream(out);
-        const written = new Promise<void>((resolve, reject) => file.once('close', resolve).once('error', reject));
-        const r = await codec.writeLayerDiff({ lower: this.lowerDirs(), upper: this.upper, out: file, compression });
-        await written;
-        const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer;
-        const layer: Descriptor = { mediaType, digest: r.digest, size: r.size };
-        const { diffID } = await this.store.putLayer(layer, fs.createReadStream(out));
-        if (diffID !== r.diffID) throw new ImageError('EFORMAT', `commit: the layer's diffID is ${diffID} once extracted, ${r.diffID} when written`);
-        const created = new Date().toISOString();
-        const parent = this.store.config(base);
-        const config: ImageConfig = {
-          ...parent,
-          created,
-          ...(opts.author ? { author: opts.author } : {}),
-          rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diff_ids, diffID] },
-          history: [...(parent.history ?? []), { created, created_by: 'layerfs container commit', ...(opts.message ? { comment: opts.message } : {}) }],
-        };
-        const configBytes = Buffer.from(JSON.stringify(config));
-        const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: sha256(configBytes), size: configBytes.length };
-        await this.store.putBlob(configDesc, configBytes);
-        const manifest: ImageManifest = {
-          schemaVersion: 2,
-          mediaType: MediaType.OciManifest,
-          config: configDesc,
-          layers: [...base.layers.map((l) => ({ ...l.blob, mediaType: ociLayerType(l.blob.mediaType) })), layer],
-        };
-        const bytes = Buffer.from(JSON.stringify(manifest));
-        await this.store.putBlob({ mediaType: MediaType.OciManifest, digest: sha256(bytes), size: bytes.length }, bytes);
-        const rec = this.store.recordOf(bytes, MediaType.OciManifest);
-        await this.store.addImage(rec, ref);
-        return this.store.image(rec.digest);
-      } finally {
-        t.remove();
-      }
+      const r = await this.store.addLayerFromTar((out) => codec.writeLayerDiff({ lower: this.lowerDirs(), upper: this.upper, out, compression: 'none' }), compression);
+      const layer = r.blob;
+      const diffID = r.diffID;
+      const created = new Date().toISOString();
+      const parent = this.store.config(base);
+      const config: ImageConfig = {
+        ...parent,
+        created,
+        ...(opts.author ? { author: opts.author } : {}),
+        rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diff_ids, diffID] },
+        history: [...(parent.history ?? []), { created, created_by: 'layerfs container commit', ...(opts.message ? { comment: opts.message } : {}) }],
+      };
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: sha256(configBytes), size: configBytes.length };
+      await this.store.putBlob(configDesc, configBytes);
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: configDesc,
+        layers: [...base.layers.map((l) => ({ ...l.blob, mediaType: ociLayerType(l.blob.mediaType) })), layer],
+      };
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      await this.store.putBlob({ mediaType: MediaType.OciManifest, digest: sha256(bytes), size: bytes.length }, bytes);
+      const rec = this.store.recordOf(bytes, MediaType.OciManifest);
+      await this.store.addImage(rec, ref);
+      return this.store.image(rec.digest);
     });
   }
 }

@@ -88,10 +88,9 @@ test('commit a mounted container, export, umoci unpack equals the merged view, i
   assert.match(s.stdout, /tar\+zstd/);
 });
 
-// writeLayerDiff (lib/image/layer/diff.ts) writes a copied-up lower file but not its other lower
-// names: layerfs keeps the link in the merged view (both names chmod'ed, nlink 2), the committed
-// image has the old mode under the other name. Skipped until the codec emits the other names.
-test.skip('commit of a chmod-ed lower file that has another hard link keeps the link', () => {
+// layerfs keeps a lower hard link through copy-up (both names chmod'ed, nlink 2): the commit must
+// write the other name too, or the committed image has the old mode there.
+test('commit of a chmod-ed lower file that has another hard link keeps the link', () => {
   const mnt = path.join(dir, 'mnt');
   fs.chmodSync(path.join(mnt, 'bin/tool'), 0o700);
   ok(['container', 'commit', 'c1', 'rich:hardlink']);

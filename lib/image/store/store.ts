@@ -5,17 +5,21 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { DigestStream, digestHex, sha256 } from '../digest';
 import { ImageError } from '../errors';
-import { isDigest, parseReference, parseTag, referenceName, withDefaultTag } from '../reference';
+import { isDigest, parseTag } from '../reference';
 import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../types';
-import { layerCodec } from './codec';
+import { layerCodec, LayerResult } from './codec';
+import { compress, Compression } from '../layer';
+import { MediaType } from '../types';
 import { diskUsage, exists, readJson, uniqueName, writeFileAtomic } from './fsutil';
 import { defaultRoot, Layout, STORE_VERSION } from './layout';
 import { FileLock, withLock } from './lock';
 import { Tee } from './tee';
+import { checkStore, diskFree, DiskUsage } from './report';
+import { findImage, looksLikeDigest } from './find';
 import { copyImage, CopyOptions, CopyResult } from '../copy';
 import { Container, ContainerRecord, createContainer, getContainer, listContainerRecords, removeContainer } from '../container';
 import { openDestination, openSource } from '../transports';
@@ -49,7 +53,7 @@ export interface ImageRecord {
   size: number;
 }
 
-interface ImagesFile {
+export interface ImagesFile {
   version: number;
   images: Record<Digest, ImageRecord>;
   /** "name:tag" -> manifest digest */
@@ -270,14 +274,7 @@ export class Store {
         if (fed.status === 'rejected') throw fed.reason;
         if (extracted.status === 'rejected') throw extracted.reason;
         const { diffID, uncompressedSize } = extracted.value;
-        fs.writeFileSync(path.join(layerDir, 'layer.json'), JSON.stringify({ diffID, size: uncompressedSize }));
-        if (!this.hasBlob(desc.digest)) fs.renameSync(blobFile, this.blobPath(desc.digest));
-        if (!this.hasLayer(diffID)) {
-          const target = this.layout.layer(digestHex(diffID));
-          if (exists(target)) this.discard(target); // a half-published one can't exist, but a stray dir can
-          fs.renameSync(layerDir, target);
-        }
-        writeFileAtomic(this.layout.diffid(hex), diffID);
+        this.publishLayer(desc.digest, blobFile, layerDir, diffID, uncompressedSize);
         return { diffID, size: uncompressedSize };
       } finally {
         t.remove();
@@ -285,9 +282,69 @@ export class Store {
     });
   }
 
+  /**
+   * Publishes a verified blob and its extracted layer (`layerDir/diff`), in the order that keeps a
+   * crash harmless: the blob, then the layer directory, then the blob's diffID entry. Call with the
+   * blob's lock held.
+   */
+  private publishLayer(blob: Digest, blobFile: string, layerDir: string, diffID: Digest, size: number): void {
+    fs.writeFileSync(path.join(layerDir, 'layer.json'), JSON.stringify({ diffID, size }));
+    if (!this.hasBlob(blob)) fs.renameSync(blobFile, this.blobPath(blob));
+    if (!this.hasLayer(diffID)) {
+      const target = this.layout.layer(digestHex(diffID));
+      if (exists(target)) this.discard(target); // a half-published one can't exist, but a stray dir can
+      fs.renameSync(layerDir, target);
+    }
+    writeFileAtomic(this.layout.diffid(digestHex(blob)), diffID);
+  }
+
+  /**
+   * A new layer from a plain tar that `produce` writes (and ends): the tar is extracted and
+   * compressed at the same time (two cores, one pass; no decompression of what was just compressed),
+   * then blob and layer are published as putLayer does. For commit.
+   */
+  async addLayerFromTar(produce: (out: Writable) => Promise<unknown>, compression: Compression): Promise<{ blob: Descriptor; diffID: Digest; size: number }> {
+    const t = this.tempDir();
+    try {
+      const blobFile = path.join(t.path, 'blob');
+      const layerDir = path.join(t.path, 'layer');
+      fs.mkdirSync(path.join(layerDir, 'diff'), { recursive: true });
+      const hwm = 1 << 20;
+      const plain = new PassThrough({ highWaterMark: hwm });
+      const toExtract = new PassThrough({ highWaterMark: hwm });
+      const toCompress = new PassThrough({ highWaterMark: hwm });
+      const streams = [plain, toExtract, toCompress];
+      for (const st of streams) st.on('error', () => undefined);
+      const blobHash = new DigestStream();
+      const jobs = [
+        produce(plain),
+        pipeline(plain, new Tee([toExtract, toCompress])),
+        pipeline(Readable.from(compress(toCompress, compression)), blobHash, fs.createWriteStream(blobFile)),
+        layerCodec().extractLayer(toExtract, { dest: path.join(layerDir, 'diff') }),
+      ].map((j) => (j as Promise<unknown>).catch((e) => {
+        for (const st of streams) st.destroy(e as Error);
+        throw e;
+      }));
+      const settled = await Promise.allSettled(jobs);
+      const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) throw failed.reason;
+      const { diffID, uncompressedSize } = (settled[3] as PromiseFulfilledResult<LayerResult>).value;
+      const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer;
+      const blob: Descriptor = { mediaType, digest: blobHash.digest!, size: blobHash.bytes };
+      fs.mkdirSync(path.join(this.root, 'locks'), { recursive: true });
+      await withLock(path.join(this.root, 'locks', `${digestHex(blob.digest)}.lock`), 'exclusive', () => {
+        if (this.layerOf(blob.digest) === undefined) this.publishLayer(blob.digest, blobFile, layerDir, diffID, uncompressedSize);
+      });
+      return { blob, diffID, size: uncompressedSize };
+    } finally {
+      t.remove();
+    }
+  }
+
   // ---------------------------------------------------------------- images
 
-  private readImages(): ImagesFile {
+  /** images.json as it is now (replaced whole by every change, so always consistent). */
+  readImages(): ImagesFile {
     const f = readJson<ImagesFile>(this.layout.imagesFile);
     if (f === undefined) throw new ImageError('EFORMAT', `store ${this.root}: images.json is missing`);
     return f;
@@ -468,23 +525,9 @@ export class Store {
     return withLock(this.layout.gcLock, 'shared', fn);
   }
 
-  /** Space used: per layer, by how many images it is shared. */
-  df(): { images: number; layers: number; shared: number; unique: number; blobs: number; containers: number } {
-    const imgs = Object.values(this.readImages().images);
-    const users = new Map<string, number>();
-    for (const img of imgs) for (const hex of new Set(img.layers.map((l) => digestHex(l.diffID)))) users.set(hex, (users.get(hex) ?? 0) + 1);
-    let shared = 0;
-    let unique = 0;
-    const seen = new Set<string>();
-    for (const hex of fs.readdirSync(this.layout.layersDir)) {
-      const n = diskUsage(this.layout.layer(hex), seen);
-      if ((users.get(hex) ?? 0) > 1) shared += n;
-      else unique += n;
-    }
-    let blobs = 0;
-    for (const hex of fs.readdirSync(this.layout.blobsDir)) blobs += fs.lstatSync(this.layout.blob(hex)).blocks * 512;
-    const containers = diskUsage(this.layout.containersDir, seen);
-    return { images: imgs.length, layers: users.size, shared, unique, blobs, containers };
+  /** Space used: layers shared by several images, unique ones, blobs, containers (bytes on disk). */
+  df(): DiskUsage {
+    return diskFree(this);
   }
 
   // ---------------------------------------------------------------- copies and containers
@@ -559,35 +602,7 @@ export class Store {
    * container's layers exist. Returns the problems found, none when consistent.
    */
   check(opts: { deep?: boolean } = {}): string[] {
-    const problems: string[] = [];
-    const f = this.readImages();
-    const hashOk = (d: Digest) => {
-      try {
-        return sha256(fs.readFileSync(this.blobPath(d))) === d;
-      } catch {
-        return false;
-      }
-    };
-    for (const img of Object.values(f.images)) {
-      if (!hashOk(img.digest)) problems.push(`image ${img.digest}: manifest missing or damaged`);
-      if (!hashOk(img.config.digest)) problems.push(`image ${img.digest}: config missing or damaged`);
-      for (const l of img.layers) {
-        if (!this.hasBlob(l.blob.digest)) problems.push(`image ${img.digest}: layer blob ${l.blob.digest} missing`);
-        else if (opts.deep && !hashOk(l.blob.digest)) problems.push(`layer blob ${l.blob.digest} damaged`);
-        if (this.layerOf(l.blob.digest) !== l.diffID) problems.push(`image ${img.digest}: layer ${l.diffID} not extracted`);
-      }
-    }
-    for (const [t, d] of Object.entries(f.tags)) if (f.images[d] === undefined) problems.push(`tag ${t}: image ${d} missing`);
-    for (const id of fs.readdirSync(this.layout.containersDir)) {
-      const c = readJson<{ layers?: Digest[] }>(path.join(this.layout.container(id), 'container.json'));
-      if (c === undefined) problems.push(`container ${id}: no container.json`);
-      for (const d of c?.layers ?? []) if (!this.hasLayer(d)) problems.push(`container ${id}: layer ${d} missing`);
-    }
-    for (const hex of fs.readdirSync(this.layout.layersDir)) {
-      if (!exists(path.join(this.layout.layer(hex), 'layer.json'))) problems.push(`layer ${hex}: incomplete`);
-    }
-    if (opts.deep) for (const hex of fs.readdirSync(this.layout.blobsDir)) if (!hashOk(`sha256:${hex}`)) problems.push(`blob ${hex} damaged`);
-    return problems;
+    return checkStore(this, opts);
   }
 
   /** How many images use each layer (by diffID). */
@@ -596,26 +611,4 @@ export class Store {
     for (const img of Object.values(this.readImages().images)) for (const d of new Set(img.layers.map((l) => l.diffID))) users.set(d, (users.get(d) ?? 0) + 1);
     return users;
   }
-}
-
-function looksLikeDigest(ref: string): boolean {
-  return isDigest(ref) || /^[a-f0-9]{4,64}$/.test(ref);
-}
-
-function findImage(f: ImagesFile, ref: string): ImageRecord | undefined {
-  if (isDigest(ref)) return f.images[ref];
-  if (/^[a-f0-9]{4,64}$/.test(ref)) {
-    const hits = Object.keys(f.images).filter((d) => d.slice(7).startsWith(ref));
-    if (hits.length === 1) return f.images[hits[0]];
-    if (hits.length > 1) throw new ImageError('EINVAL', `"${ref}" names ${hits.length} images: give more digits`);
-  }
-  let r;
-  try {
-    r = withDefaultTag(parseReference(ref));
-  } catch {
-    return undefined;
-  }
-  if (r.digest !== undefined) return f.images[r.digest];
-  const d = f.tags[`${referenceName(r)}:${r.tag}`];
-  return d === undefined ? undefined : f.images[d];
 }
