@@ -100,13 +100,12 @@ export function fuseBackingClose(devFd: number, backingId: number): void {
 }
 
 /**
- * How requests reach JS:
- * - 'copy': uv_poll on the JS thread, each request copied into a fresh Buffer (safe to keep).
- * - 'view': uv_poll on the JS thread, the SAME Buffer (of bufSize bytes) for every request: valid only
- *   during the callback; copy whatever must outlive it.
- * - 'thread': a blocking reader thread, handed over through a threadsafe function (copied Buffers).
+ * How requests reach JS (both through uv_poll on the JS thread):
+ * - 'copy': each request copied into a fresh Buffer (safe to keep).
+ * - 'view': the SAME Buffer (of bufSize bytes) for every request: valid only during the callback;
+ *   copy whatever must outlive it.
  */
-export type FuseReaderMode = 'copy' | 'view' | 'thread';
+export type FuseReaderMode = 'copy' | 'view';
 
 /**
  * Called with (buf, len) per request (the request is buf[0, len)); once with (null, 0) when the
