@@ -3,6 +3,7 @@ import { startServer, MountOptions, Server } from '../mount/server';
 import { warmUp, warmUpOptionsOf } from '../mount/warm-up';
 import type { MountService } from './service';
 import type { CliMount } from './options';
+import { OPTIONS } from '../options';
 
 /** Where the background server reports: a log file (log= option), else syslog through logger(1). */
 function makeLogger(m: CliMount, foreground: boolean): (line: string) => void {
@@ -33,28 +34,17 @@ export function syslogWriter(): (line: string) => void {
   };
 }
 
+/** The library options of a command line: every option of the spine with `-o` forms (lib/options.ts). */
 function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions {
+  const given: Record<string, unknown> = {};
+  for (const s of OPTIONS) {
+    if (s.key !== null && s.layer !== 'cli' && s.cli !== undefined) given[s.key] = m[s.cliField ?? (s.key as keyof CliMount)];
+  }
   return {
-    lower: m.lower,
-    upper: m.upper,
-    work: m.work,
+    ...(given as unknown as Omit<MountOptions, 'mountpoint'>),
     mountpoint: m.mountpoint,
-    readOnly: m.readOnly,
-    volatile: m.volatile,
     userxattr: m.userxattr ? true : undefined, // not given: the server decides (on when not root)
-    redirectFollow: m.redirectFollow,
-    metacopy: m.metacopy,
-    passthrough: m.passthrough,
-    opens: m.opens,
-    writeback: m.writeback,
-    posixAcl: m.acl,
-    allowOther: m.allowOther,
     fsname: m.source ?? 'layerfs',
-    uidmap: m.uidmap,
-    gidmap: m.gidmap,
-    squashUid: m.squashUid,
-    squashGid: m.squashGid,
-    xattrPermissions: m.xattrPermissions,
     debug: m.debug ? (line) => process.stderr.write(line + '\n') : undefined,
     log,
   };

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as sys from '../sys';
+import { librarySpecs } from '../options';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, INIT, mountFuse } from '../fuse';
 import type { OpLatency } from '../fuse';
@@ -87,11 +88,13 @@ export interface Server {
   readonly ended: Promise<void>;
 }
 
-const OVERLAY_KEYS = ['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache'] as const;
+/** The engine's options (lib/options.ts); the mountpoint the engine records is set by startServer. */
+const OVERLAY_KEYS = [...librarySpecs('engine').keys()].filter((k) => !k.includes('.') && k !== 'mountpoint');
 
+/** The part of `o` the engine takes. */
 export function overlayOptionsOf(o: MountOptions): OverlayOptions {
   const out: Record<string, unknown> = {};
-  for (const k of OVERLAY_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  for (const k of OVERLAY_KEYS) if ((o as unknown as Record<string, unknown>)[k] !== undefined) out[k] = (o as unknown as Record<string, unknown>)[k];
   return out as unknown as OverlayOptions;
 }
 
