@@ -17,50 +17,8 @@ export function formatOps(ops: number): string {
 
 const cell = (m: Measure | null) => (m ? formatTime(m.median_us) : '-');
 
-function cell3(r: Row, m: Measure | null | undefined): string {
-  if (!m || !(m.samples > 0)) return '-';
-  if (r.unit === 'bytes') return `${(m.median_us / 1048576).toFixed(1)} MiB`;
-  let s = formatTime(m.median_us);
-  if (r.bytesPerOp) {
-    const bps = r.bytesPerOp / (m.median_us / 1e6);
-    s += bps >= 1e9 ? ` (${(bps / 1e9).toFixed(2)} GB/s)` : ` (${(bps / 1e6).toFixed(0)} MB/s)`;
-  }
-  if (r.showOps) s += ` (${formatOps(m.ops_per_sec)} IOPS)`;
-  if (m.samples > 1) s += ` n=${m.samples}`;
-  return s;
-}
-
-const ratioCell = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${x.toFixed(2)}x`);
-
-/**
- * Mount benchmark rows: one table per group, columns layerfs | kernel | fuse-overlayfs and the two
- * ratios to the kernel (medians; a ratio > 1 means slower, or more memory).
- */
-export function renderMountTables(rows: Row[]): string {
-  const groups = [...new Set(rows.map((r) => r.group))];
-  const out: string[] = [];
-  for (const g of groups) {
-    const rs = rows.filter((r) => r.group === g);
-    const header = ['workload', 'layerfs', 'kernel', 'fuse-overlayfs', 'layerfs/kernel', 'fuse-overlayfs/kernel'];
-    const body = rs.map((r) => [r.workload, cell3(r, r.layerfs), cell3(r, r.kernel), cell3(r, r.fuse), ratioCell(r.ratio), ratioCell(r.fuseRatio)]);
-    const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-    const line = (cols: string[]) => '| ' + cols.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
-    out.push(`### ${g}`, '', line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line));
-    const notes = rs.filter((r) => r.note).map((r) => `- ${r.workload}: ${r.note}`);
-    if (notes.length) out.push('', ...notes);
-    out.push('');
-  }
-  return out.join('\n');
-}
-
 /** The results as a markdown table (medians per operation), then the derived ratios. */
 export function renderMarkdown(rows: Row[], ratios: Ratio[]): string {
-  const mountRows = rows.filter((r) => r.fuse !== undefined);
-  if (mountRows.length > 0) {
-    const rest = rows.filter((r) => r.fuse === undefined);
-    const tables = renderMountTables(mountRows);
-    return rest.length > 0 || ratios.length > 0 ? renderMarkdown(rest, ratios) + '\n\n' + tables : tables;
-  }
   const header = ['workload', 'layerfs', 'kernel', 'layerfs/kernel', 'layerfs ops/s', 'samples (layerfs/kernel)'];
   const body = rows.map((r) => [
     r.workload,

@@ -6,7 +6,7 @@
  * request, the part that code changes move. A mounted workload pays it 5-10x over (caches that the
  * client and the kernel evicted between two requests), plus the reply write (~10 us here).
  *
- *   node dist/bench/request-path.js [--quick]
+ *   node dist/bench/request-path.js [--quick]     (also `npm run bench -- request-path`)
  *
  * Layers: a lower layer of 64 small files in a directory, an empty upper; files are taken in turn
  * so that per-file caches hold many entries, as in a real workload.
@@ -20,12 +20,12 @@ import { body, request } from '../lib/fuse/requests';
 import { OverlayFuseOps } from '../lib/mount/adapter';
 import { O } from '../lib/sys';
 import { removeTree, tempDir } from '../test/helpers/layers';
-import { benchWarm, keep } from './measure';
+import { benchWarm, keep, Measure } from './measure';
+import { makeRow, WorkloadOptions, WorkloadResult } from './types';
 
 const FILES = 64;
-const quick = process.argv.includes('--quick');
-
-function main(): void {
+/** µs per request, median of benchmark.js samples, per kind of request. */
+export function measureRequestPath(quick: boolean): Map<string, Measure> {
   const base = tempDir('lf-reqpath-');
   const ov = (() => {
     for (const d of ['lower/dir', 'upper', 'work']) fs.mkdirSync(path.join(base, d), { recursive: true });
@@ -71,14 +71,24 @@ function main(): void {
         call(Op.RELEASE, files[i], body.release(fh));
       } },
     ];
-    const results = benchWarm(impls, quick ? 1 : 3, quick ? 0.5 : 1.5);
-    console.log('\n| request (no device) | median us | samples |\n|---|---|---|');
-    for (const [name, m] of results) console.log(`| ${name} | ${m.median_us.toFixed(2)} | ${m.samples} |`);
-    console.log(`\ncommand: node dist/bench/request-path.js${quick ? ' --quick' : ''}`);
+    return benchWarm(impls, quick ? 1 : 3, quick ? 0.5 : 1.5);
   } finally {
     ov.close();
     removeTree(base);
   }
 }
 
-main();
+/** The same as a workload of bench/run.ts (no kernel column: there is no device). */
+export async function runRequestPath(opts: WorkloadOptions): Promise<WorkloadResult> {
+  opts.log('request-path: requests through the session, adapter and engine, no device');
+  const results = measureRequestPath(opts.quick);
+  return { rows: [...results].map(([name, m]) => makeRow('request-path', `request path: ${name}`, m, null, 'server CPU per request, no device')), ratios: [] };
+}
+
+if (require.main === module) {
+  const quick = process.argv.includes('--quick');
+  const results = measureRequestPath(quick);
+  console.log('\n| request (no device) | median us | samples |\n|---|---|---|');
+  for (const [name, m] of results) console.log(`| ${name} | ${m.median_us.toFixed(2)} | ${m.samples} |`);
+  console.log(`\ncommand: node dist/bench/request-path.js${quick ? ' --quick' : ''}`);
+}

@@ -1,39 +1,38 @@
 #!/usr/bin/env node
 /**
- * layerfs benchmarks: the engine's read side against kernel overlayfs on the same layers.
+ * The engine microbenchmarks (benchmark.js): the engine's lookup and merged readdir against kernel
+ * overlayfs on the same layers, engine copy-up by file size, and the server's CPU per FUSE request.
+ * `npm run bench` runs them all. Mounted comparisons (layerfs vs kernel overlayfs vs fuse-overlayfs)
+ * are the product's `layerfs bench` (lib/bench).
  *
  *   node dist/bench/run.js [--quick] [--no-kernel] [--out FILE] [workload...]
  *
- * Workloads: lookup, readdir (engine), mount-data, mount-meta, mount-rss, copyup (mounted; see
- * bench/mount.ts). Without names the engine workloads run; a prefix selects (`mount` picks the three
- * mount-* groups), `all` runs everything. Prints markdown
- * tables and writes the results as JSON to bench/results/latest.json, or latest-NAMES.json when
- * workloads are named (or --out). Every kernel mount is unmounted (try/finally, plus
- * an exit hook); every temporary layer set is removed.
+ * Workloads: lookup, readdir, copyup, request-path; a prefix selects, none or `all` runs them all.
+ * Prints markdown tables and writes the results as JSON to bench/results/latest.json, or
+ * latest-NAMES.json when workloads are named (or --out). Every kernel mount is unmounted
+ * (try/finally, plus an exit hook); every temporary layer set is removed.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelOverlayAvailable } from './fixtures';
 import { runLookup } from './lookup';
-import { runCopyUp, runMountData, runMountMeta, runMountRss } from './mount';
+import { runEngineCopyUp } from './copyup';
 import { dropCount } from './measure';
 import { runReaddir } from './readdir';
+import { runRequestPath } from './request-path';
 import { renderMarkdown } from './report';
 import type { Ratio, Row, WorkloadOptions, WorkloadResult } from './types';
 
 export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Promise<WorkloadResult>> = {
   lookup: runLookup,
   readdir: runReaddir,
-  // Mounted: layerfs vs kernel overlayfs vs fuse-overlayfs (bench/mount.ts); `mount` selects the first three.
-  'mount-data': runMountData,
-  'mount-meta': runMountMeta,
-  'mount-rss': runMountRss,
-  copyup: runCopyUp,
+  copyup: runEngineCopyUp,
+  'request-path': runRequestPath,
 };
 
-/** What runs when no workload is named (the engine's read side). */
-export const DEFAULT_WORKLOADS = ['lookup', 'readdir'];
+/** What runs when no workload is named: all of them. */
+export const DEFAULT_WORKLOADS = Object.keys(WORKLOADS);
 
 export interface RunOptions {
   quick?: boolean;
@@ -75,7 +74,6 @@ export function defaultOut(filter: string[] = []): string {
 
 export function selectWorkloads(filter: string[] = []): string[] {
   const all = Object.keys(WORKLOADS);
-  // The mounted groups are heavy (GiBs of I/O, needs root and fuse-overlayfs): run only when named.
   if (filter.length === 0) return DEFAULT_WORKLOADS;
   if (filter.some((f) => f.toLowerCase() === 'all')) return all;
   const chosen = new Set<string>();

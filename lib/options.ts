@@ -198,6 +198,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     cli: [{ name: 'xattr_permissions', field: 'xattrPermissions', values: { 0: undefined, 1: 1, 2: 2 } }],
   },
   {
+    key: 'transport', layer: 'mount', type: { kind: 'choice', values: ['fuse', 'fuse-native'] }, default: "'fuse'",
+    summary: 'how the kernel is served: our own /dev/fuse session, or fuse-native (libfuse 2) in a child process (docs/transports.md)',
+    help: 'fuse: our own /dev/fuse session; fuse-native: libfuse 2 (docs/transports.md)',
+    doc: '`fuse` (default): our own /dev/fuse session; `fuse-native`: the optional fuse-native package over libfuse 2 (docs/transports.md: what differs, how to enable it)',
+    cli: [{ name: 'transport', field: 'transport', values: { fuse: 'fuse', 'fuse-native': 'fuse-native' } }],
+  },
+  {
     key: 'fsname', layer: 'mount', type: { kind: 'string' }, default: "'layerfs'",
     summary: 'the source name in /proc/mounts (the command: its SOURCE argument)',
   },

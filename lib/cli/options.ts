@@ -50,6 +50,8 @@ export interface CliMount {
   /** Unknown options (reported on stderr, then ignored). */
   unknown: string[];
   logFile?: string;
+  /** transport=fuse|fuse-native (MountOptions.transport); undefined: not given (fuse) */
+  transport?: 'fuse' | 'fuse-native';
 }
 
 export class UsageError extends Error {

@@ -16,9 +16,14 @@ mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through m
 ${cliHelp('    ')}
 
 commands:
+  image ...      the image store: import, export, ls, inspect, tag, rm, prune, df (layerfs image --help)
+  container ...  containers: create, mount, umount, rm, ls, diff, commit, bundle (layerfs container --help)
   umount MNT     unmount (the server syncs the upper and exits); -l detaches a busy mount
   tree -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] [PATH]
                  print the merged tree (or the subtree at PATH) with the layer each object comes from
+  bench [--quick] [--workloads REGEX] [--out DIR] ...
+                 measure layerfs against kernel overlayfs and fuse-overlayfs on the same layers
+                 (layerfs bench --help); --compare OLD.csv NEW.csv shows what changed
   demo [DIR]     build sample layers in DIR (default: a temp dir), print their merged view, and,
                  as root, check it against the kernel's overlayfs
   --help         this text
@@ -46,6 +51,13 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       case 'umount':
         return await umountCommand(rest);
+      case 'image':
+      case 'images':
+        return await (await import('./image')).imageCommand(rest);
+      case 'container':
+        return await (await import('./container')).containerCommand(rest);
+      case 'bench':
+        return await (await import('../bench/cli')).benchCommand(rest);
       default:
         return await mountCommand(argv);
     }

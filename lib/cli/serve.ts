@@ -67,7 +67,9 @@ function reportStatsOnSignal(): void {
 /** Mounts `m` in this thread; resolves once the mount answers. */
 export async function startMount(m: CliMount, foreground: boolean): Promise<Server> {
   const log = makeLogger(m, foreground);
-  const server = await startServer(mountOptionsOf(m, log));
+  const options = mountOptionsOf(m, log);
+  // fuse-native serves from this process' main thread, loaded only when asked for
+  const server = m.transport === 'fuse-native' ? await (await import('../fuse-native/server')).startNativeServer(options) : await startServer(options);
   if (m.debug) log(`mounted ${m.mountpoint}: ${server.stats().opens === 'kernel' ? 'opens by the kernel (no OPEN requests), served reads and writes' : `passthrough ${server.stats().passthrough ? 'on' : 'off (served reads and writes)'}`}`);
   liveMounts.set(server, log);
   void server.ended.then(() => liveMounts.delete(server));
@@ -102,7 +104,7 @@ export async function serve(
   // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
-  if (warm !== '0') {
+  if (warm !== '0' && m.transport !== 'fuse-native') { // (it warms the primary transport's code)
     void warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
   }
   if (service !== undefined) {

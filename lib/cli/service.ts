@@ -105,7 +105,7 @@ function lingerMs(): number {
   return Number.isFinite(v) && v >= 0 ? v * 1000 : 10_000;
 }
 
-const NOT_MOUNTS = new Set(['--help', '-h', '--version', '-V', 'tree', 'demo', 'umount']);
+const NOT_MOUNTS = new Set(['--help', '-h', '--version', '-V', 'tree', 'demo', 'umount', 'bench']);
 
 /** A request's mount, with relative paths taken from the client's working directory. */
 function requestedMount(cwd: string, argv: string[]): CliMount | null {

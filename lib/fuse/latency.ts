@@ -73,12 +73,12 @@ export class LatencyStats {
     t.add((performance.now() - startMs) * 1000);
   }
 
-  /** Per opcode name, the commonest first. */
-  snapshot(): Record<string, OpLatency> {
+  /** Per opcode name, the commonest first (`nameOf`: another transport's own operation numbers). */
+  snapshot(nameOf: (op: number) => string = opName): Record<string, OpLatency> {
     const out: Record<string, OpLatency> = {};
     const ops = [...this.byOp.entries()].sort((a, b) => b[1].count - a[1].count);
     for (const [op, t] of ops) {
-      out[opName(op)] = {
+      out[nameOf(op)] = {
         count: t.count,
         meanUs: round(t.totalUs / t.count),
         p50Us: round(t.percentile(0.5)),

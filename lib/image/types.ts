@@ -127,8 +127,11 @@ export interface ImageDestination {
   readonly reference: string;
   /** true when the destination already holds this blob (a copy then skips it) */
   hasBlob(desc: Descriptor): Promise<boolean>;
-  /** writes a blob; the destination verifies its digest and size before it keeps it */
-  putBlob(desc: Descriptor, data: Readable): Promise<void>;
+  /**
+   * writes a blob; the destination verifies its digest and size before it keeps it. `signal`
+   * aborts a long write (the store extracts a layer while it streams in).
+   */
+  putBlob(desc: Descriptor, data: Readable, opts?: { signal?: AbortSignal }): Promise<void>;
   /** writes a manifest (or index), under the reference's tag when it has one */
   putManifest(manifest: RawManifest): Promise<void>;
   /** makes everything written visible at once (archives are written here; a layout's index.json) */

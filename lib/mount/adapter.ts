@@ -116,7 +116,8 @@ export class OverlayFuseOps implements FuseOperations {
       n.gen = this.ov.generation;
     }
     const t = this.timeoutFor(node);
-    return { nodeid, attr: this.fuseAttr(attr, node), entryTimeout: t, attrTimeout: t };
+    const out = this.fuseAttr(attr, node);
+    return { nodeid, attr: out, entryTimeout: t, attrTimeout: this.attrTimeout(nodeid, out.mode, t) };
   }
 
   private path(nodeid: number): string {
@@ -147,7 +148,17 @@ export class OverlayFuseOps implements FuseOperations {
 
   private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
     const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
-    return { attr: this.fuseAttr(this.ov.getattr(node), node), attrTimeout: this.timeoutFor(node) };
+    const attr = this.fuseAttr(this.ov.getattr(node), node);
+    return { attr, attrTimeout: this.attrTimeout(nodeid, attr.mode, this.timeoutFor(node)) };
+  }
+
+  /**
+   * How long the kernel may keep attributes: not at all for a set-ID file open for writing in
+   * passthrough (it got the bits while open): a write there clears them in the upper file without
+   * our knowing (the backing file's credentials lack CAP_FSETID, lib/sys fuseBackingOpen).
+   */
+  private attrTimeout(nodeid: number, mode: number, t: number): number {
+    return setid.hasSetId(mode) && this.files.writableInPassthrough(nodeid) ? 0 : t;
   }
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {

@@ -199,6 +199,14 @@ export class OpenFiles {
     throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
   }
 
+  /** Whether `nodeid` is open for writing in passthrough: its writes do not reach us. */
+  writableInPassthrough(nodeid: number): boolean {
+    const opens = this.byNode.get(nodeid);
+    if (opens === undefined || opens.backing === null) return false;
+    for (const f of opens.files) if (f.backingId > 0 && wantsWrite(f.handle.flags)) return true;
+    return false;
+  }
+
   /**
    * Served opens of `nodeid` read a lower file and no readable upper handle is open, though the
    * object was copied up (a write open, a truncate by path): they must read the upper file from now

@@ -13,6 +13,12 @@ import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint, serve
 export interface MountOptions extends OverlayOptions {
   /** Where the merged tree appears. */
   mountpoint: string;
+  /**
+   * How the mount talks to the kernel: 'fuse' (default: our own /dev/fuse session, kernel
+   * passthrough) or 'fuse-native' (the optional fuse-native package over libfuse 2, served from a
+   * child process; what it cannot do is in docs/transports.md).
+   */
+  transport?: 'fuse' | 'fuse-native';
   /** Kernel passthrough of open files (needs root and Linux >= 6.9): 'auto' (default), true, false. */
   passthrough?: boolean | 'auto';
   /**

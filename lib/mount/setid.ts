@@ -11,7 +11,11 @@
  * Under FUSE the server writes with its own credentials (root, CAP_FSETID), so the file system
  * applies the rule itself. The kernel (FUSE_HANDLE_KILLPRIV_V2) says when on WRITE, SETATTR and
  * OPEN with O_TRUNC (it checked the caller's CAP_FSETID), but not on FALLOCATE or COPY_FILE_RANGE,
- * and passthrough writes never reach the server at all: see `mayPassThrough`.
+ * and passthrough writes never reach the server at all: see `mayPassThrough`. The kernel writes a
+ * backing file with the credentials of the thread that registered it, and sys.fuseBackingOpen
+ * registers without CAP_FSETID: a file that got set-ID bits while open for writing in passthrough
+ * loses them at its next write, whoever writes (the adapter then lets the kernel cache none of its
+ * attributes).
  */
 import * as fs from 'node:fs';
 

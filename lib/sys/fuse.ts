@@ -90,7 +90,11 @@ export function fuseWritev(fd: number, bufs: Uint8Array[]): number {
   return native.fuseWritev(fd, bufs);
 }
 
-/** register fileFd for kernel passthrough; returns the backing id (needs CAP_SYS_ADMIN) */
+/**
+ * register fileFd for kernel passthrough; returns the backing id (needs CAP_SYS_ADMIN). The kernel
+ * writes the file with this thread's credentials less CAP_FSETID (dropped around the ioctl): a
+ * passthrough write clears set-ID bits as an unprivileged write does.
+ */
 export function fuseBackingOpen(devFd: number, fileFd: number): number {
   return check(native.fuseBackingOpen(devFd, fileFd), 'ioctl(FUSE_DEV_IOC_BACKING_OPEN)');
 }

@@ -21,6 +21,8 @@
 #include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <uv.h>
 
 extern char **environ;
@@ -110,7 +112,24 @@ static LFS_FN(js_fuse_writev) {
   return lfs_int(env, r < 0 ? -errno : r);
 }
 
-/* fuseBackingOpen(devFd, fileFd) -> backing id (> 0) | -errno */
+/* Sets (on) or clears (off) CAP_FSETID in this thread's effective set; returns whether it was set. */
+static bool lfs_thread_fsetid(bool on) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  bool was = (d[0].effective & (1u << CAP_FSETID)) != 0;
+  if (was == on) return was;
+  if (on) d[0].effective |= 1u << CAP_FSETID;
+  else d[0].effective &= ~(1u << CAP_FSETID);
+  syscall(SYS_capset, &h, d);
+  return was;
+}
+
+/* fuseBackingOpen(devFd, fileFd) -> backing id (> 0) | -errno
+ * The kernel writes to a backing file with the credentials of the thread that registered it. They
+ * lack CAP_FSETID here, so a passthrough write clears set-ID bits as an unprivileged write does
+ * (the server's own root credentials would keep them): the file system serves writes to set-ID
+ * files itself (lib/mount/setid.ts), this is for a file that became set-ID while open. */
 static LFS_FN(js_fuse_backing_open) {
   LFS_ARGS(2);
   int32_t dev, fd;
@@ -118,8 +137,11 @@ static LFS_FN(js_fuse_backing_open) {
   struct lfs_fuse_backing_map map;
   memset(&map, 0, sizeof map);
   map.fd = fd;
+  bool had = lfs_thread_fsetid(false);
   int r = ioctl(dev, LFS_FUSE_DEV_IOC_BACKING_OPEN, &map);
-  return lfs_int(env, r < 0 ? -errno : r);
+  int err = errno;
+  if (had) lfs_thread_fsetid(true);
+  return lfs_int(env, r < 0 ? -err : r);
 }
 
 /* fuseBackingClose(devFd, backingId) -> 0 | -errno */

@@ -14,6 +14,7 @@ import { Overlay } from '../../lib/engine';
 import { describeOp, kernelState, Op, OP_NAMES, OpGenerator, Outcome, PathState, skipReason, timeClass, touchedPaths, walkState, applyKernel } from './ops';
 import { LayerSpec } from './layers';
 import { randomLayers, rng } from './random-layers';
+import { NATIVE, transportTime } from './transport';
 import { diffSnapshots, snapshotEngine, TreeSnapshot } from './tree';
 
 /** The kernel's options for every fuzz mount: what the engine and layerfs implement. */
@@ -88,7 +89,11 @@ export class LooseMtimes {
   }
 
   apply<T>(rel: string, state: T): T {
-    if (this.paths.has(rel) && typeof state === 'object' && state !== null) return { ...state, mtime: 'not compared' };
+    if (typeof state !== 'object' || state === null) return state;
+    if (this.paths.has(rel)) return { ...state, mtime: 'not compared' };
+    const t = (state as { mtime?: unknown }).mtime;
+    // fuse-native carries whole milliseconds: exact times are compared to the ms there
+    if (NATIVE && typeof t === 'string') return { ...state, mtime: transportTime(t) };
     return state;
   }
 }
@@ -125,6 +130,8 @@ process.on('exit', () => {
 export interface Subject {
   apply(op: Op, skip: string | null): Promise<Outcome>;
   state(rel: string): PathState;
+  /** Scenario kinds the generator must not choose (what the subject cannot express). */
+  exclude?: ReadonlySet<string>;
 }
 
 /**
@@ -135,7 +142,7 @@ export interface Subject {
 export async function compareRuns(seed: number, source: number | Op[], root: string, subject: Subject, loose: LooseMtimes): Promise<RunResult> {
   const ops: Op[] = [];
   let skipped = 0;
-  const gen = typeof source === 'number' ? new OpGenerator(rng(seed * 7919 + 1)) : null;
+  const gen = typeof source === 'number' ? new OpGenerator(rng(seed * 7919 + 1), subject.exclude) : null;
   const pending: Op[] = typeof source === 'number' ? [] : [...source];
   const total = typeof source === 'number' ? source : source.length;
   while (ops.length < total) {

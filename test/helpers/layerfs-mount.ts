@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
 import { mount, MountHandle, MountOptions } from '../../lib/mount';
 import { trackMount, untrackMount } from './mounts';
+import { NATIVE } from './transport';
 
 /** The mount points in /proc/mounts under `prefix` (every test dir lives in the tmpdir). */
 export function mountsUnder(prefix: string): string[] {
@@ -21,7 +22,7 @@ export async function withLayerfs<T>(opts: MountOptions, fn: (m: MountHandle) =>
     if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') throw err; // a dead mount: mount() clears it
   }
   const logs: string[] = [];
-  const m = await mount({ log: (l) => logs.push(l), ...opts });
+  const m = await mount({ log: (l) => logs.push(l), ...(NATIVE ? { transport: 'fuse-native' as const } : {}), ...opts });
   trackMount(m.mountpoint);
   let failed = false;
   try {

@@ -540,7 +540,8 @@ export class OpGenerator {
   private readonly history = new Set<string>();
   private n = 0;
 
-  constructor(private readonly r: () => number) {}
+  /** `exclude`: scenario kinds never chosen (what a transport cannot express). */
+  constructor(private readonly r: () => number, private readonly exclude: ReadonlySet<string> = new Set()) {}
 
   private pick<T>(xs: readonly T[]): T {
     return xs[Math.floor(this.r() * xs.length)];
@@ -568,9 +569,10 @@ export class OpGenerator {
     const existing = (xs: string[]) => (xs.length > 0 ? this.pick(xs) : this.freshPath(dirs));
     const any = () => (this.chance(0.75) && all.length > 0 ? this.pick(all) : this.chance(0.5) ? this.freshPath(dirs) : this.staleOrAny(all, dirs));
     const fresh = () => this.freshPath(dirs);
-    let roll = this.r() * TOTAL_WEIGHT;
-    let why = SCENARIOS[0][0];
-    for (const [k, w] of SCENARIOS) {
+    const scenarios = this.exclude.size === 0 ? SCENARIOS : SCENARIOS.filter(([k]) => !this.exclude.has(k));
+    let roll = this.r() * (this.exclude.size === 0 ? TOTAL_WEIGHT : scenarios.reduce((s, [, w]) => s + w, 0));
+    let why = scenarios[0][0];
+    for (const [k, w] of scenarios) {
       roll -= w;
       if (roll < 0) {
         why = k;

@@ -15,6 +15,7 @@ import { randomLayers } from '../helpers/random-layers';
 import { HAND_MADE } from '../helpers/stacks';
 import { diffSnapshots, snapshotMount, TreeSnapshot } from '../helpers/tree';
 import * as fs from 'node:fs';
+import { transportSnapshot, VIA } from '../helpers/transport';
 
 const LABEL = 'layerfs-mdiff-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
@@ -31,7 +32,7 @@ async function compareReadOnly(specs: LayerSpec[], forms: MarkerForm[], label: s
       try {
         const actual = await withLayerfs({ lower: set.lower, mountpoint: path.join(set.base, 'lmnt') }, (m) => snapshotMount(m.mountpoint));
         assert.ok(Object.keys(actual).length > 1, `${label}: the mount shows an empty tree`);
-        const diffs = diffSnapshots(expected, actual);
+        const diffs = diffSnapshots(transportSnapshot(expected), transportSnapshot(actual));
         assert.equal(diffs, [], `${label} (${form.whiteout} whiteouts, ${form.opaque} opaque):\n${diffs.join('\n')}`);
       } finally {
         if (set !== kernelSet) set.remove();
@@ -43,12 +44,12 @@ async function compareReadOnly(specs: LayerSpec[], forms: MarkerForm[], label: s
 }
 
 
-test('read-only: hand-made stack, kernel form and OCI form', async () => {
+test(`read-only: hand-made stack, kernel form and OCI form${VIA}`, async () => {
   await compareReadOnly(HAND_MADE, [KERNEL_FORM, OCI_FORM], 'hand-made');
 });
 
 for (const seed of [1, 2, 3, 4, 5, 6]) {
-  test(`read-only: generated stack, seed ${seed}`, async () => {
+  test(`read-only: generated stack, seed ${seed}${VIA}`, async () => {
     const specs = randomLayers(seed, { layers: 2 + (seed % 5), opsPerLayer: 30, maxDepth: 4, xattrs: true });
     await compareReadOnly(specs, seed % 2 === 0 ? [KERNEL_FORM, OCI_FORM] : [KERNEL_FORM], `seed ${seed}`);
   });
@@ -100,7 +101,7 @@ function normalizeTimes(s: TreeSnapshot, since: bigint): TreeSnapshot {
   return out;
 }
 
-test('with an upper: the same script on the kernel and on layerfs, then the kernel over layerfs\'s upper', async () => {
+test(`with an upper: the same script on the kernel and on layerfs, then the kernel over layerfs's upper${VIA}`, async () => {
   const kset = makeLayerSet(WRITE_STACK, KERNEL_FORM, base());
   const lset = makeLayerSet(WRITE_STACK, KERNEL_FORM, base());
   const extra = ['redirect_dir=on', 'metacopy=on'];
@@ -123,7 +124,7 @@ test('with an upper: the same script on the kernel and on layerfs, then the kern
     assert.is(actual['/share2/doc/readme'].size, 8);
     assert.is(actual['/usr/share'], undefined);
     assert.equal(actual['/var/cache'].children, ['fresh']);
-    const diffs = diffSnapshots(normalizeTimes(expected, since), normalizeTimes(actual, since));
+    const diffs = diffSnapshots(transportSnapshot(normalizeTimes(expected, since)), transportSnapshot(normalizeTimes(actual, since)));
     assert.equal(diffs, [], `layerfs after the script differs from the kernel:\n${diffs.join('\n')}`);
 
     // The kernel reads the upper layerfs wrote, with a fresh work dir: the very same tree, to the ns.
@@ -136,7 +137,7 @@ test('with an upper: the same script on the kernel and on layerfs, then the kern
     } finally {
       km.unmount();
     }
-    const diffs2 = diffSnapshots(actual, reread);
+    const diffs2 = diffSnapshots(transportSnapshot(actual), transportSnapshot(reread));
     assert.equal(diffs2, [], `the kernel over layerfs's upper differs from what layerfs showed:\n${diffs2.join('\n')}`);
   } finally {
     kset.remove();

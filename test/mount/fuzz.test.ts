@@ -9,6 +9,7 @@ import { assertNoMountsUnder, withLayerfs } from '../helpers/layerfs-mount';
 import { LayerSet, makeLayerSet, tempDir } from '../helpers/layers';
 import { applyKernel, kernelState, Op } from '../helpers/ops';
 import { diffSnapshots, snapshotMount, TreeSnapshot } from '../helpers/tree';
+import { NATIVE, NATIVE_EXCLUDED_SCENARIOS, VIA } from '../helpers/transport';
 
 /**
  * The write-side differential fuzzer through FUSE: the seeded op sequences of the engine fuzzer
@@ -61,10 +62,11 @@ async function runSequence(seed: number, source: number | Op[]): Promise<RunResu
     let layerfsView: TreeSnapshot | null = null;
     // Each I/O mode in turn: kernel opens (an unprivileged mount's default), the default here (server
     // opens with kernel passthrough), server opens served by us through the kernel's writeback cache.
-    const io = [{ opens: 'kernel' }, {}, { opens: 'server', passthrough: false }][seed % 3] as Partial<MountOptions>;
+    // (fuse-native: one mode, served by us without the writeback cache)
+    const io = (NATIVE ? {} : [{ opens: 'kernel' }, {}, { opens: 'server', passthrough: false }][seed % 3]) as Partial<MountOptions>;
     const r = await withLayerfs({ lower: ls.lower, upper: ls.upper, work: ls.work, metacopy: true, mountpoint: path.join(ls.base, 'lmnt'), ...io }, async (m: MountHandle) => {
       const lroot = m.mountpoint;
-      const run = await compareRuns(seed, source, root, { apply: async (op, skip) => (skip !== null ? { skip } : applyKernel(lroot, op)), state: (p) => kernelState(lroot, p) }, loose);
+      const run = await compareRuns(seed, source, root, { apply: async (op, skip) => (skip !== null ? { skip } : applyKernel(lroot, op)), state: (p) => kernelState(lroot, p), exclude: NATIVE_EXCLUDED_SCENARIOS }, loose);
       if (run.failure !== null) return run;
       kernelView = normalize(snapshotMount(root), loose);
       layerfsView = normalize(snapshotMount(lroot), loose);
@@ -98,9 +100,9 @@ async function runSequence(seed: number, source: number | Op[]): Promise<RunResu
 
 registerFuzz({
   folder: 'mount',
-  title: 'fuzz through FUSE',
+  title: `fuzz through FUSE${VIA}`,
   // Sized for CI (~30 s on 2 cores): a seed of 60 ops, with its three mounts, takes ~0.7 s.
-  ciSeeds: 40,
+  ciSeeds: NATIVE ? 12 : 40,
   ops: 60,
   run: runSequence,
 });

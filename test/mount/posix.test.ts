@@ -13,6 +13,12 @@ import * as path from 'node:path';
 import type { MountHandle } from '../../lib/mount';
 import { LayerSet, LayerSpec, makeLayerSet, removeTree, tempDir } from '../helpers/layers';
 import { assertNoMountsUnder, ok, py, sh, withLayerfs } from '../helpers/layerfs-mount';
+import { NATIVE, VIA } from '../helpers/transport';
+
+type TestFn = (name: string, fn: () => unknown) => void;
+/** Names say which transport ran them; under fuse-native what libfuse 2 cannot express is skipped, with why. */
+const testVia: TestFn = (name, fn) => test(name + VIA, fn as () => Promise<void>);
+const skipNative = (why: string): TestFn => (name, fn) => test.skip(`${name} (fuse-native: ${why})`, fn as () => Promise<void>);
 
 const LABEL = 'layerfs-mposix-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
@@ -72,6 +78,7 @@ const IO_OPTIONS: Record<IoMode, { opens: 'kernel' | 'server'; passthrough: bool
 async function withStack(fn: (e: Env) => Promise<void> | void, io?: IoMode): Promise<void> {
   const set = makeStack();
   try {
+    if (NATIVE) io ??= 'served'; // its one I/O mode
     const options = io === undefined ? {} : IO_OPTIONS[io];
     await withLayerfs({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: path.join(set.base, 'mnt'), ...options }, async (m) => {
       const stats = await m.stats();
@@ -97,6 +104,8 @@ const lowerFile = (e: Env, rel: string) => fs.readFileSync(path.join(e.set.lower
 const bottomFile = (e: Env, rel: string) => fs.readFileSync(path.join(e.set.lower[1], rel)).toString();
 
 for (const mode of ['kernel-opens', 'passthrough', 'served'] as const) {
+  // fuse-native (libfuse 2) serves every open itself, without passthrough: only 'served' applies
+  const test = NATIVE && mode !== 'served' ? skipNative(`libfuse 2 has no ${mode === 'passthrough' ? 'kernel passthrough' : 'kernel opens (no_open)'}`) : testVia;
 
   test(`[${mode}] O_APPEND on a lower file copies up and appends at the end, each write`, () =>
     withStack((e) => {

@@ -9,11 +9,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MountOptions } from '../../lib/mount';
+import { hasSetId, mayPassThrough, modeAfterChange, writerOf, type Writer } from '../../lib/mount/setid';
 import { removeTree, tempDir } from '../helpers/layers';
 import { withKernelOverlay } from '../helpers/kernel-overlay';
 import { assertNoMountsUnder, ok, sh, withLayerfs } from '../helpers/layerfs-mount';
@@ -21,7 +22,7 @@ import { assertNoMountsUnder, ok, sh, withLayerfs } from '../helpers/layerfs-mou
 const LABEL = 'layerfs-setid-';
 const PREFIX = path.join(os.tmpdir(), LABEL);
 /** Not the pyenv shim on PATH: nobody may not be able to run that. */
-const PYTHON = '/usr/bin/python3';
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 /** root whose programs lack CAP_FSETID (dropped from the bounding set, so exec cannot give it back) */
 const ROOT_NO_FSETID = ['setpriv', '--bounding-set=-fsetid', '--inh-caps=-fsetid'];
@@ -59,15 +60,20 @@ for arg in sys.argv[1:]:
     elif op == 'cfr':
         src = os.open('src', os.O_RDONLY); fd = os.open(p, os.O_WRONLY)
         os.copy_file_range(src, fd, 4, 0, 0); os.close(fd); os.close(src)
+    elif op == 'sendfile':
+        src = os.open('src', os.O_RDONLY); fd = os.open(p, os.O_WRONLY)
+        os.sendfile(fd, src, 0, 4); os.close(fd); os.close(src)
     elif op == 'mmap':
         fd = os.open(p, os.O_RDWR); m = mmap.mmap(fd, 0, mmap.MAP_SHARED); m[0:1] = b'!'; m.flush(); m.close(); os.close(fd)
+    elif op == 'chown':
+        os.chown(p, 0, 0)
     elif op == 'open-rw':
         os.close(os.open(p, os.O_RDWR))
     else:
         raise SystemExit('unknown op ' + op)
 `;
 
-const OPS_BY_NOBODY = ['write', 'pwrite', 'append', 'writev', 'direct', 'ftruncate', 'truncate', 'otrunc', 'fallocate', 'fallocate-keep', 'cfr', 'mmap', 'open-rw'];
+const OPS_BY_NOBODY = ['write', 'pwrite', 'append', 'writev', 'direct', 'ftruncate', 'truncate', 'otrunc', 'fallocate', 'fallocate-keep', 'cfr', 'sendfile', 'mmap', 'open-rw'];
 
 /**
  * The files of the lower layer, each written once: `who` does `op` to `name`, whose mode (and
@@ -90,6 +96,9 @@ const CASES: Case[] = [
   { name: 'root-otrunc', mode: 0o6777, who: 'root', op: 'otrunc' },
   { name: 'root-fallocate', mode: 0o6777, who: 'root', op: 'fallocate' },
   { name: 'root-cfr', mode: 0o6777, who: 'root', op: 'cfr' },
+  // a chown clears S_ISUID whoever does it, S_ISGID as a write does
+  { name: 'root-chown', mode: 0o6777, who: 'root', op: 'chown' },
+  { name: 'root-chown-sgid-noexec', mode: 0o2767, who: 'root', op: 'chown' },
   // root without CAP_FSETID does not
   { name: 'nofsetid-write', mode: 0o6777, who: 'root-no-fsetid', op: 'write' },
   { name: 'nofsetid-append', mode: 0o6777, who: 'root-no-fsetid', op: 'append' },
@@ -170,6 +179,30 @@ async function kernelModes(): Promise<Modes> {
   }
 }
 
+test('the policy: modeAfterChange, mayPassThrough, writerOf', () => {
+  const nobody: Writer = { fsetid: false, inGroup: (g) => g === 65534 };
+  const root: Writer = { fsetid: true, inGroup: (g) => g === 0 };
+  assert.is(modeAfterChange(0o106777, 0, nobody, false), 0o777);
+  assert.is(modeAfterChange(0o106777, 0, nobody, true), 0o777);
+  assert.is(modeAfterChange(0o106777, 0, root, false), 0o6777, 'CAP_FSETID keeps both');
+  assert.is(modeAfterChange(0o104777, 0, root, true), 0o777, 'a chown clears S_ISUID whoever does it');
+  assert.is(modeAfterChange(0o106777, 0, root, true), 0o777, 'and S_ISGID of a group-executable file');
+  assert.is(modeAfterChange(0o102767, 0, root, true), 0o2767, 'S_ISGID without group-execute: kept with CAP_FSETID');
+  assert.is(modeAfterChange(0o102766, 65534, nobody, false), 0o2766, 'kept for a member of the group');
+  assert.is(modeAfterChange(0o102766, 0, nobody, false), 0o766, 'cleared for others');
+  assert.is(modeAfterChange(0o102776, 65534, nobody, false), 0o776, 'group-executable: cleared for members too');
+  assert.is(modeAfterChange(0o100755, 0, nobody, false), 0o755);
+  assert.ok(hasSetId(0o104755) && hasSetId(0o102755) && !hasSetId(0o101777));
+  assert.ok(mayPassThrough(0o106777, false) && !mayPassThrough(0o104755, true) && mayPassThrough(0o100755, true));
+  // This process is root with every capability; a caller that cannot be read is unprivileged.
+  const me = writerOf({ uid: 0, gid: 0, pid: process.pid });
+  assert.ok(me.fsetid);
+  assert.ok(me.inGroup(0));
+  assert.not.ok(me.inGroup(4242));
+  assert.not.ok(writerOf({ uid: 0, gid: 0, pid: 0 }).fsetid);
+  assert.not.ok(writerOf({ uid: 0, gid: 0, pid: 0x3fffffff }).fsetid);
+});
+
 test('kernel overlayfs, the reference: what a write without CAP_FSETID clears', async () => {
   const k = await kernelModes();
   // Pinned, so that a kernel changing its rules shows here first.
@@ -242,6 +275,52 @@ test('[passthrough] the issue: nobody appends to a root set-uid file', async () 
       const r = await sh(`${NOBODY.join(' ')} sh -c "echo 'echo pwned' >> '${f}'" && stat -c %A '${f}' '${s.upper}/suid-only'`);
       assert.is(r.code, 0, r.err);
       assert.is(r.out, '-rwxrwxrwx\n-rwxrwxrwx\n');
+    });
+  } finally {
+    removeTree(s.base);
+  }
+});
+
+/** A program of nobody's that opens `argv[1]` for appending, says so, and writes once told to. */
+const LATE_WRITER = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+print('open', flush=True)
+sys.stdin.readline()
+os.write(fd, b'echo pwned\\n'); os.close(fd)
+print('written', flush=True)
+`;
+
+test('[passthrough] a file given set-ID bits while open for writing in passthrough: the write clears them', async () => {
+  const s = makeStack();
+  try {
+    const late = path.join(s.upper, 'late');
+    fs.writeFileSync(late, '#!/bin/sh\nid\n');
+    fs.chmodSync(late, 0o666);
+    await withLayerfs({ lower: [s.lower], upper: s.upper, work: s.work, mountpoint: path.join(s.base, 'mnt'), opens: 'server', passthrough: true }, async (m) => {
+      const f = path.join(m.mountpoint, 'late');
+      const child = spawn(NOBODY[0], [...NOBODY.slice(1), PYTHON, '-c', LATE_WRITER, f], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      const said = (word: string) => new Promise<void>((resolve, reject) => {
+        const check = () => (out.includes(word) ? resolve() : undefined);
+        child.stdout.on('data', (d) => { out += String(d); check(); });
+        child.stderr.on('data', (d) => { err += String(d); });
+        child.on('exit', () => (out.includes(word) ? resolve() : reject(new Error(`writer exited: ${err}`))));
+        check();
+      });
+      const ended = new Promise((resolve) => child.on('exit', resolve));
+      try {
+        await said('open');
+        fs.chmodSync(f, 0o4777); // root, through the mount: the writer's descriptor stays
+        assert.is(octal(fs.statSync(f).mode), '4777');
+        child.stdin.write('go\n');
+        await said('written');
+        await ended;
+      } finally {
+        child.kill();
+      }
+      assert.is(octal(fs.statSync(late).mode), '0777', 'the upper');
+      assert.is(execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }), '777\n', 'the mount');
     });
   } finally {
     removeTree(s.base);

@@ -14,14 +14,15 @@ function checkMeasure(m: Measure, where: string): void {
 }
 
 test('workload filter selects by prefix and rejects unknown names', () => {
-  assert.equal(selectWorkloads([]), ['lookup', 'readdir']);
+  assert.equal(selectWorkloads([]), ['lookup', 'readdir', 'copyup', 'request-path']);
   assert.equal(selectWorkloads(['read']), ['readdir']);
+  assert.equal(selectWorkloads(['all']), ['lookup', 'readdir', 'copyup', 'request-path']);
   assert.throws(() => selectWorkloads(['nope']), /unknown workload/);
 });
 
 let run: Awaited<ReturnType<typeof runBenchmarks>> | undefined;
 
-test('lookup and readdir workloads run in --quick mode and give well-formed, positive results', async () => {
+test('engine microbenchmarks: lookup and readdir workloads run in --quick mode and give well-formed, positive results', async () => {
   const res = await runBenchmarks({ quick: true, filter: ['lookup', 'readdir'], outFile: null });
   run = res;
   assert.equal(res.meta.workloads, ['lookup', 'readdir']);
@@ -58,6 +59,16 @@ testIf(test, missing('root'))('as root, kernel overlayfs is measured beside laye
   assert.ok(run !== undefined, 'the run of the test above');
   assert.ok(run!.meta.kernelOverlay, run!.meta.kernelOverlayNote);
   assert.ok(run!.rows.filter((r) => /^(lookup|readdir) (cold|warm)/.test(r.workload)).every((r) => r.kernel !== null));
+});
+
+test('engine copy-up and request-path microbenchmarks run in --quick mode', async () => {
+  const res = await runBenchmarks({ quick: true, filter: ['copyup', 'request-path'], outFile: null });
+  const copy = res.rows.filter((r) => r.group === 'copyup');
+  assert.ok(copy.some((r) => r.workload.startsWith('engine copy-up (open O_APPEND) of a 8 MiB')), copy.map((r) => r.workload).join('; '));
+  assert.ok(copy.some((r) => r.workload.endsWith('metacopy=on') && /metadata only/.test(r.note ?? '')), JSON.stringify(copy.map((r) => r.note)));
+  const req = res.rows.filter((r) => r.group === 'request-path');
+  assert.is(req.length, 5);
+  for (const row of [...copy, ...req]) checkMeasure(row.layerfs, row.workload);
 });
 
 test.run();
