@@ -251,9 +251,9 @@ export const ACCEPTED_WITH_VALUE: ReadonlySet<string> = new Set([
 
 /** Environment variables layerfs reads: test and debugging knobs, and the launcher's plumbing. */
 export const ENVIRONMENT: readonly { name: string; readBy: string; doc: string }[] = [
-  { name: 'LAYERFS_WARM_UP', readBy: 'lib/cli/serve.ts', doc: "the command's warm-up of a new server (`warmUp`): 0 turns it off, N sets its number of requests" },
+  { name: 'LAYERFS_WARM_UP', readBy: 'lib/cli/serve.ts, lib/bench/mounts.ts', doc: "the command's warm-up of a new server (`warmUp`): 0 turns it off, N sets its number of requests" },
   { name: 'LAYERFS_SERVICE_LINGER', readBy: 'lib/cli/service.ts', doc: 'seconds the mount service waits for a next mount after its last one is gone (default 10)' },
-  { name: 'LAYERFS_NO_SERVICE', readBy: 'lib/cli/service.ts, launcher.c', doc: '1: the launcher neither asks a mount service nor starts one (a server per mount)' },
+  { name: 'LAYERFS_NO_SERVICE', readBy: 'lib/cli/service.ts, lib/bench/podman.ts, launcher.c', doc: '1: the launcher neither asks a mount service nor starts one (a server per mount)' },
   { name: 'LAYERFS_RUNTIME_DIR', readBy: 'lib/cli/service.ts, launcher.c', doc: "directory of the mount service's socket (default /run/layerfs for root, else $XDG_RUNTIME_DIR/layerfs): tests use their own" },
   { name: 'LAYERFS_NODE', readBy: 'launcher.c', doc: 'the node binary the launcher runs (default: node in PATH, /usr/local/bin/node, /usr/bin/node)' },
   { name: 'LAYERFS_MAIN', readBy: 'launcher.c', doc: 'the script the launcher runs (default: ../../../dist/lib/cli/main.js from the launcher)' },
@@ -262,6 +262,8 @@ export const ENVIRONMENT: readonly { name: string; readBy: string; doc: string }
   { name: 'LAYERFS_FUSERMOUNT', readBy: 'lib/sys/fuse.ts', doc: 'the fusermount3 program for unprivileged mounts (default: fusermount3, then fusermount, in PATH, /usr/bin, /bin)' },
   { name: 'LAYERFS_NATIVE_ADDON', readBy: 'lib/sys/native.ts', doc: 'the addon file to load instead of native-bindings/build/Release/layerfs_native.node (tests)' },
   { name: 'LAYERFS_READER_SPIN', readBy: 'fuse_dev.c', doc: 'microseconds the request reader looks for a back-to-back request before it sleeps (default 30; 0: the plain libuv-driven reader), to compare' },
+  { name: 'LAYERFS_FUSE_NATIVE_STOCK', readBy: 'lib/fuse-native/load.ts', doc: '1: `transport=fuse-native` uses the stock fuse-native build even when the patched one is built (docs/transports.md)' },
+  { name: 'LAYERFS_BENCH_ROOTFS', readBy: 'lib/bench/podman.ts', doc: "`layerfs bench`'s root filesystem tarball for its podman workloads (default /var/cache/layerfs-test/bookworm-minbase.tar)" },
   { name: 'LAYERFS_FILE_POOL', readBy: 'lib/engine/workdir.ts', doc: 'files the create pool keeps ready in the work directory (default 32; 0: off), to compare' },
 ];
 

@@ -35,7 +35,7 @@ export function syslogWriter(): (line: string) => void {
 }
 
 /** The library options of a command line: every option of the spine with `-o` forms (lib/options.ts). */
-function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions {
+export function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions {
   const given: Record<string, unknown> = {};
   for (const s of OPTIONS) {
     if (s.key !== null && s.layer !== 'cli' && s.cli !== undefined) given[s.key] = m[s.cliField ?? (s.key as keyof CliMount)];
