@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import { startServer, MountOptions, Server } from '../mount/server';
-import { warmUp, warmUpOptionsOf } from '../mount/warm-up';
 import type { MountService } from './service';
 import type { CliMount } from './options';
 import { OPTIONS } from '../options';
@@ -101,11 +100,13 @@ export async function serve(
     });
   }
   await ready();
-  // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
+  // The first workload on a fresh server runs slower than later ones (lib/mount/warm-up.ts).
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
   if (warm !== '0' && m.transport !== 'fuse-native') { // (it warms the primary transport's code)
-    void warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
+    // warm-up.ts is an optional part, loaded only when asked for (its own entry point)
+    void import('../mount/warm-up').then(({ warmUp, warmUpOptionsOf }) =>
+      warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined }));
   }
   if (service !== undefined) {
     service.adopt(server, m);

@@ -61,7 +61,7 @@ export function fuseMountFusermount(mountpoint: string, opts: string, program = 
 
 /** `fusermount3 -u [-z] mountpoint` (unprivileged unmount); throws with fusermount3's message on failure. */
 export function fusermountUnmount(mountpoint: string, lazy = false, program = findFusermount()): void {
-  // child_process loads on demand: it costs every mount ~10 ms of start-up otherwise
+  // child_process loads on demand: loading it would add to every mount's start-up otherwise
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(program, ['-u', ...(lazy ? ['-z'] : []), '--', mountpoint], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) throw r.error;

@@ -385,8 +385,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       /*
        * A caller that sends its requests back to back (a create: GETATTR, LOOKUP, CREATE, ...) sends
        * the next one within microseconds of our reply. Sleeping in poll() means a wake-up on
-       * another CPU for it (15-20 us on the paravirtualized machines we measured), so we first
-       * look for it for up to spin_us (measured: a round trip 45 -> 35 us). Only while requests do
+       * another CPU for it (costly on paravirtualized machines), so we first look for it for up to
+       * spin_us (docs/benchmarks.md, Design figures). Only while requests do
        * come back to back: a spin that found nothing is not repeated until they do again.
        */
       r->replied_ns = now_ns();
