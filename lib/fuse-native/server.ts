@@ -92,6 +92,8 @@ async function answering(mountpoint: string, timeoutMs = 15000): Promise<void> {
 export async function startNativeServer(options: MountOptions): Promise<NativeServer> {
   checkNativeOptions(options);
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
+  // before mounting: a sync stat of the mount from this thread, which serves it, would wait forever
+  const realMp = realMountpoint(mountpoint);
   const root = process.getuid?.() === 0;
   const overlayOptions = overlayOptionsOf(options);
   if (!root && overlayOptions.userxattr === undefined) {
@@ -151,7 +153,7 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
   const ended = watchEnd(mountpoint, new Promise<void>((r) => (stopped = r)));
   return {
     mountpoint,
-    dev: deviceOfMountpoint(realMountpoint(mountpoint)),
+    dev: deviceOfMountpoint(realMp), // from mountinfo: no stat
     overlay,
     ended,
     requestsReceived: () => [...ops.requests.values()].reduce((a, b) => a + b, 0),
