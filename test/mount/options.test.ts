@@ -10,6 +10,7 @@ import { ConfigError } from '../../lib/engine';
 import { mount } from '../../lib/mount';
 import type { MountOptions } from '../../lib/mount';
 import { tempDir, removeTree } from '../helpers/layers';
+import { librarySpecs } from '../../lib/options';
 
 let base = '';
 test.before(() => {
@@ -56,6 +57,17 @@ test('the engine\'s options are checked by the engine\'s rules before any thread
   await refused({ lower: [path.join(base, 'missing')] }, 'lower[0]', /does not exist/);
   await refused({ mountpoint: '' }, 'mountpoint', /^mountpoint must be a non-empty path$/);
   await refused({ opens: 'kernel', passthrough: true }, 'opens', /passthrough needs opens=server/);
+});
+
+test('the spine and the MountOptions type name the same options', () => {
+  // a property added to MountOptions (or OverlayOptions) must be added here, then to the spine
+  const typed = {
+    lower: true, upper: true, work: true, userxattr: true, redirectFollow: true, volatile: true, metacopy: true, cache: true, mountpoint: true,
+    passthrough: true, opens: true, allowOther: true, posixAcl: true, writeback: true, readOnly: true, fsname: true, debug: true, log: true,
+    uidmap: true, gidmap: true, squashUid: true, squashGid: true, xattrPermissions: true, warmUp: true, transport: true,
+  } satisfies Record<keyof Required<MountOptions>, true>;
+  const spine = [...librarySpecs('engine', 'mount').keys()].filter((k) => !k.includes('.'));
+  assert.equal(spine.sort(), Object.keys(typed).sort());
 });
 
 test.run();
