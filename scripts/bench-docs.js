@@ -32,6 +32,6 @@ if (a < 0 || b < a) {
   console.error(`bench-docs: ${doc} has no section markers (${START} ... ${END})`);
   process.exit(1);
 }
-const section = `${START}\n## Latest full run (\`npm run bench:docs\`)\n${report.trim()}\n\nEvery sample: [benchmarks/latest/results.csv](benchmarks/latest/results.csv).\n${END}`;
+const section = `${START}\n## Latest full run (\`npm run bench:docs\`)\n\n${report.trim()}\n\nEvery sample: [benchmarks/latest/results.csv](benchmarks/latest/results.csv).\n${END}`;
 fs.writeFileSync(doc, text.slice(0, a) + section + text.slice(b + END.length));
 console.log(`bench-docs: ${path.relative(root, doc)} updated from ${path.relative(root, out)}/`);

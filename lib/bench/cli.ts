@@ -33,6 +33,9 @@ layers, the implementations interleaved round by round; prints medians and ratio
   --out DIR            where results.csv, report.md, chart.svg, results.json go
                        (default: ./layerfs-bench-DATE)
   --scratch DIR        where layers and mounts go (default: the temp dir); its filesystem is measured
+  --drop-caches        cold samples drop the whole machine's caches (root; for a machine of your
+                       own: by default only the lower file's pages are dropped, the lower
+                       filesystem's metadata stays cached)
   --json               print the results as JSON on stdout (the table goes to stderr)
   --list               list the workloads and implementations
   --compare OLD NEW    compare two results.csv files
@@ -60,7 +63,7 @@ function dated(now = new Date()): string {
 
 export function parseBenchArgs(argv: string[], cwd = process.cwd()): ParsedBench {
   const o: BenchOptions = {
-    out: null, rounds: 5, quick: false, scale: undefined as unknown as number, extraImpls: [],
+    out: null, rounds: 5, quick: false, extraImpls: [],
     progress: process.stderr.isTTY ? 'bar' : 'lines', log: (l) => process.stderr.write(`layerfs bench: ${l}\n`),
     command: ['layerfs', 'bench', ...argv].map((a) => (/^[\w./:=,-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
   };
@@ -79,6 +82,7 @@ export function parseBenchArgs(argv: string[], cwd = process.cwd()): ParsedBench
       case '--quick': o.quick = true; break;
       case '--json': json = true; break;
       case '--list': list = true; break;
+      case '--drop-caches': o.dropCaches = true; break;
       case '--rounds': {
         const v = value(i++, a);
         if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--rounds ${v}: expected a whole number >= 1`);
@@ -140,5 +144,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write(summary);
     process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   } else process.stdout.write(summary);
+  if (!results.samples.some((x) => x.metric === 'time')) {
+    process.stderr.write('layerfs bench: nothing could be measured here (see "not measured here" above)\n');
+    return 1;
+  }
   return 0;
 }

@@ -1,12 +1,8 @@
 /**
  * `--image REF`: an image's layers from the image store (lib/image/store), as they are, replace the
- * generated tree. The store is being built on its own branch; until it lands (or when it offers no
- * way to list an image's layer directories), --image says so and the run stops before measuring.
- *
- * The hook: the store module exports
- *   imageLayerDirs(ref: string): Promise<{ lower: string[]; release?(): void | Promise<void> }>
- * with `lower` the unpacked layer directories, top first, readable as overlay lower layers.
- * setImageLayerResolver() lets a library caller supply it instead.
+ * generated tree (REF as `layerfs images` names it: name[:tag], name@digest, a digest prefix).
+ * setImageLayerResolver() lets a library caller supply another source of layer directories
+ * (top first, readable as overlay lower layers).
  */
 import type { LayerSet } from './types';
 
@@ -28,19 +24,45 @@ export class ImageUnavailableError extends Error {
   readonly code = 'ENOTSUP';
 }
 
+interface StoreModule {
+  Store?: {
+    open(opts?: { root?: string }): Promise<{
+      image(ref: string): { layers: { diffID: string }[] };
+      layerDir(diffID: string): string;
+      close(): void;
+    }>;
+  };
+}
+
+/**
+ * The image store's layers (lib/image/store): the store at LAYERFS_ROOT, /var/lib/layerfs as root,
+ * else $XDG_DATA_HOME/layerfs; its layer directories are extracted in the kernel's overlay form, so
+ * every implementation mounts them as they are.
+ */
 function storeResolver(): ImageLayerResolver {
-  let mod: { imageLayerDirs?: unknown };
+  let mod: StoreModule;
   try {
-    // Loaded by name at run time: the store lives on its own branch until it is merged.
-    mod = require(['..', 'image', 'store'].join('/')) as { imageLayerDirs?: unknown };
+    // Loaded at run time: a build without the store still runs every other workload.
+    mod = require(['..', 'image', 'store', 'store'].join('/')) as StoreModule;
   } catch (err) {
     if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
-    throw new ImageUnavailableError('--image: the image store (lib/image/store) is not part of this build yet; name the layer directories with --layers TOP:...:BOTTOM instead');
+    throw new ImageUnavailableError('--image: the image store (lib/image/store) is not part of this build; name the layer directories with --layers TOP:...:BOTTOM instead');
   }
-  if (typeof mod.imageLayerDirs !== 'function') {
-    throw new ImageUnavailableError('--image: this build\'s image store does not list an image\'s layer directories (imageLayerDirs); name them with --layers TOP:...:BOTTOM instead');
+  const Store = mod.Store;
+  if (Store === undefined || typeof Store.open !== 'function') {
+    throw new ImageUnavailableError('--image: this build\'s image store cannot be opened (no Store.open); name the layer directories with --layers TOP:...:BOTTOM instead');
   }
-  return mod.imageLayerDirs as ImageLayerResolver;
+  return async (ref) => {
+    const store = await Store.open();
+    try {
+      const img = store.image(ref);
+      // The manifest lists layers bottom first; lowerdir= wants the top first.
+      return { lower: img.layers.map((l) => store.layerDir(l.diffID)).reverse(), release: () => store.close() };
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  };
 }
 
 /** The image's layers as the bench's tree set. */

@@ -71,15 +71,22 @@ export interface ImplChoice {
  * Every implementation that can run here, in column order; `kernelProbe` says whether kernel
  * overlayfs mounts work (null) or why not.
  */
-export function chooseImpls(opts: { extra: string[]; filter?: RegExp; kernelProbe: () => string | null }): ImplChoice {
+export async function chooseImpls(opts: {
+  extra: string[];
+  filter?: RegExp;
+  kernelProbe: () => string | null;
+  /** Mounts `impl` once on a tiny layer: null, or why it cannot mount here (a transport whose library is missing...). */
+  mountProbe?: (impl: ImplSpec) => Promise<string | null>;
+}): Promise<ImplChoice> {
   const impls: ImplSpec[] = [];
   const skipped: string[] = [];
   const wanted = (name: string) => opts.filter === undefined || opts.filter.test(name);
   for (const v of LAYERFS_VARIANTS) {
     if (!wanted(v.name)) continue;
-    const why = knowsOptions(v);
+    const spec: ImplSpec = { name: v.name, kind: 'layerfs', description: v.description, options: v.options };
+    const why = knowsOptions(v) ?? (v.options.length > 0 && opts.mountProbe ? await opts.mountProbe(spec) : null);
     if (why !== null) skipped.push(`${v.name}: not measured: ${why}`);
-    else impls.push({ name: v.name, kind: 'layerfs', description: v.description, options: v.options });
+    else impls.push(spec);
   }
   const kernelWanted = KERNEL_VARIANTS.filter((k) => wanted(k.name));
   if (kernelWanted.length > 0) {

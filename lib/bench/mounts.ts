@@ -178,6 +178,24 @@ export async function withMount<T>(impl: ImplSpec, scratch: string, lower: strin
   }
 }
 
+/** Whether `impl` mounts here (null) or why not: one mount of a one-file layer, the file read back. */
+export async function probeMount(impl: ImplSpec, scratch: string): Promise<string | null> {
+  const dir = fs.mkdtempSync(path.join(scratch, 'probe-'));
+  try {
+    const lower = path.join(dir, 'l');
+    fs.mkdirSync(lower);
+    fs.writeFileSync(path.join(lower, 'f'), 'x');
+    await withMount(impl, dir, [lower], async (m) => {
+      if (fs.readFileSync(path.join(m.mountpoint, 'f'), 'utf8') !== 'x') throw new Error('read back the wrong content');
+    });
+    return null;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0];
+  } finally {
+    removeDir(dir);
+  }
+}
+
 /** Whether kernel overlayfs mounts work here (null) or why not. */
 export function probeKernelOverlay(scratch: string): string | null {
   const dir = fs.mkdtempSync(path.join(scratch, 'probe-'));

@@ -43,9 +43,10 @@ export class Progress {
   /** A message that must not be drawn over by the bar. */
   note(line: string): void {
     if (this.bar) {
-      this.bar.stop();
+      // Clear the bar's line, print, and let the next update redraw it.
+      process.stderr.write('\r\x1b[2K');
       this.log(line);
-      this.bar.start(this.total, this.count, {});
+      this.bar.render();
     } else if (this.mode !== 'none') this.log(line);
   }
 

@@ -72,8 +72,10 @@ export function renderReport(r: BenchResults): string {
       `${r.options.workloads ? `, workloads /${r.options.workloads}/` : ''}); ${r.durationSec} s; page-cache drops by anyone during the run: ${r.pageCacheDrops ?? 'unknown'}.`,
     '',
     `Medians over rounds (min-max), then the ratio to **${r.baseline ?? 'nothing'}** (> 1x: slower). Every sample on a fresh upper and a fresh mount, ` +
-      'the implementations interleaved round by round with their order rotated; cold samples drop the lower file\'s pages (posix_fadvise, never the ' +
-      'machine\'s caches) on a new mount over a pre-warmed lower filesystem; cached samples keep the lower data locked in memory; a sample during which ' +
+      'the implementations interleaved round by round with their order rotated; ' +
+      (r.options.dropCaches ? 'cold samples on a new mount after dropping the machine\'s caches (--drop-caches); '
+        : 'cold samples drop the lower file\'s pages (posix_fadvise, never the machine\'s caches) on a new mount over a pre-warmed lower filesystem; ') +
+      'cached samples keep the lower data locked in memory; a sample during which ' +
       'the machine dropped its page cache is marked disturbed in results.csv, taken again, and left out of the medians.',
     '',
     '## Implementations',

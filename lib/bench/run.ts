@@ -12,10 +12,10 @@ import * as path from 'node:path';
 import { baselineOf, chooseImpls } from './impls';
 import { imageLayerSet } from './image';
 import { buildDataSet, buildDeepSet, buildTarball, buildTreeSet } from './layers';
-import { probeKernelOverlay, withMount } from './mounts';
+import { probeKernelOverlay, probeMount, withMount } from './mounts';
 import { podmanStores } from './podman';
 import { Progress } from './progress';
-import { dropCount, dropFileCache, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
+import { dropCount, dropFileCache, dropMachineCaches, filesystemOf, hasCommand, lockInMemory, MemoryLock, processCpuMs, processPeakRssMiB, removeDir, runDirectory } from './system';
 import type { BenchOptions, BenchResults, ImplSpec, LayerSet, MachineInfo, MountContext, Sample, Sizes, Tools, Workload } from './types';
 import { WORKLOADS } from './workloads';
 
@@ -170,11 +170,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const drops0 = dropCount();
   let progress: Progress | null = null;
   try {
-    const choice = chooseImpls({ extra: o.extraImpls, filter: o.implFilter, kernelProbe: () => probeKernelOverlay(st.dir) });
+    const choice = await chooseImpls({
+      extra: o.extraImpls, filter: o.implFilter, kernelProbe: () => probeKernelOverlay(st.dir), mountProbe: (impl) => probeMount(impl, st.dir),
+    });
     skipped.push(...choice.skipped);
     const impls = choice.impls;
     if (impls.length === 0) throw new Error('no implementation can run here');
     if (!tools.fio) skipped.push('fio: not installed: random reads use the built-in reader (Node, pread of 4 KiB)');
+    if (o.dropCaches && process.getuid?.() !== 0) throw Object.assign(new Error('--drop-caches needs root (it writes /proc/sys/vm/drop_caches)'), { code: 'EPERM' });
     if (!tools.python3) skipped.push('python3: not installed: cold and cached data workloads cannot drop or lock pages and do not run');
     for (const line of skipped) o.log(line);
     const workloads = selectWorkloads(o.workloads).filter((w) => {
@@ -188,14 +191,26 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     if (workloads.length === 0) throw new Error(`no workload ${o.workloads ? `matches /${o.workloads.source}/` : 'can run'} (have: ${WORKLOADS.map((w) => w.id).join(', ')})`);
     const implsOf = (w: Workload) => impls.filter((i) => w.appliesTo?.(i) ?? true);
     progress = new Progress(o.progress, workloads.reduce((n, w) => n + o.rounds * implsOf(w).length, 0), o.log);
+    const bar = progress;
+    const withBar: BenchOptions = { ...o, log: (line) => bar.note(line) }; // lines that must not be drawn over
     const failed = new Set<string>();
     const witnesses = new Map<string, { impl: string; json: string }>();
     for (const w of workloads) {
-      const set = await layerSet(w.layers, o, st, sizes);
+      const set = await layerSet(w.layers, withBar, st, sizes);
       if (w.layers === 'tree' || w.layers === 'deep') prewarm(set);
       const files = dataFiles(w, set);
       let lock: MemoryLock | null = null;
-      if (w.dropSensitive && files.length > 0) lock = await lockInMemory(files);
+      if (w.dropSensitive && files.length > 0) {
+        try {
+          lock = await lockInMemory(files);
+        } catch (err) {
+          // Not root and a small RLIMIT_MEMLOCK, most likely: the cached figures would read the disk.
+          const line = `${w.id}: not run: ${(err as Error).message.split('\n')[0]}`;
+          skipped.push(line);
+          progress.note(line);
+          continue;
+        }
+      }
       try {
         const wImpls = implsOf(w);
         for (let round = 0; round < o.rounds; round++) {
@@ -228,12 +243,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     return {
       machine: machineInfo(scratchParent),
       command: o.command ?? 'layerfs bench',
-      options: { rounds: o.rounds, quick: o.quick, scale: sizes.scale, workloads: o.workloads?.source ?? null },
+      options: { rounds: o.rounds, quick: o.quick, scale: sizes.scale, workloads: o.workloads?.source ?? null, dropCaches: o.dropCaches ?? false },
       impls,
       baseline: baselineOf(impls.map((i) => i.name)),
       workloads: workloads.map((w) => ({ id: w.id, title: titleOf(w, sizes), unit: w.unit })),
       skipped,
       samples,
+      witnesses: Object.fromEntries([...witnesses].map(([id, w]) => [id, JSON.parse(w.json)])),
       durationSec: Math.round((Date.now() - started) / 100) / 10,
       pageCacheDrops: drops0 === null || drops1 === null ? null : drops1 - drops0,
     };
@@ -264,7 +280,8 @@ async function sample(
       ? async (fn: (m: { mountpoint: string; upper: string; pid: number | null }) => Promise<void>) => fn({ mountpoint: '', upper: '', pid: null })
       : (fn: Parameters<typeof withMount>[3]) => withMount(impl, stacks, set.lower, fn);
     await mount(async (m) => {
-      if (w.cold && files.length > 0) dropFileCache(files);
+      if (w.cold && o.dropCaches) dropMachineCaches();
+      else if (w.cold && files.length > 0) dropFileCache(files);
       const ctx: MountContext = { impl, mountpoint: m.mountpoint, upper: m.upper, layers: set, scratch: st.dir, sizes, tools };
       const prepared = await w.prepare?.(ctx);
       const cpu0 = m.pid === null ? null : processCpuMs(m.pid);

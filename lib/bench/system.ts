@@ -55,6 +55,12 @@ export function dropFileCache(files: string[]): void {
     'import os,sys\nfor p in sys.argv[1:]:\n fd=os.open(p,os.O_RDONLY)\n os.fdatasync(fd)\n os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)\n os.close(fd)', ...files]);
 }
 
+/** sync, then drops the page cache, dentries and inodes of the whole machine (root). */
+export function dropMachineCaches(): void {
+  execFileSync('sync');
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
 const MLOCK_PY = `
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)

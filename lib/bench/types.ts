@@ -109,8 +109,8 @@ export interface BenchOptions {
   out: string | null;
   rounds: number;
   quick: boolean;
-  /** Multiplies every generated size (0 < scale <= 1 usually; tests use 0.01). */
-  scale: number;
+  /** Multiplies every generated size (0 < scale <= 1 usually; tests use 0.01); default 1, --quick 1/16. */
+  scale?: number;
   /** Workload ids matching this regex run. */
   workloads?: RegExp;
   /** Extra fuse-overlayfs-compatible commands, `NAME=PROG ARGS`. */
@@ -128,6 +128,12 @@ export interface BenchOptions {
   log(line: string): void;
   /** The command line, for the report. */
   command?: string;
+  /**
+   * Cold samples drop the machine's caches (sync; echo 3 > /proc/sys/vm/drop_caches, root only)
+   * after mounting, so the lower filesystem is read from disk too. Off by default: on a shared
+   * machine it slows everyone; cold then means a new mount over a warm lower filesystem.
+   */
+  dropCaches?: boolean;
   /** How many times a disturbed sample is taken again (default 2). */
   retries?: number;
 }
@@ -148,7 +154,7 @@ export interface MachineInfo {
 export interface BenchResults {
   machine: MachineInfo;
   command: string;
-  options: { rounds: number; quick: boolean; scale: number; workloads: string | null };
+  options: { rounds: number; quick: boolean; scale: number; workloads: string | null; dropCaches: boolean };
   impls: ImplSpec[];
   /** The implementation the ratios are taken against ('kernel' when it could run). */
   baseline: string | null;
@@ -156,6 +162,8 @@ export interface BenchResults {
   /** What could not run here, one line each. */
   skipped: string[];
   samples: Sample[];
+  /** What every implementation agreed on, per workload (entries walked, bytes in the upper...). */
+  witnesses: Record<string, unknown>;
   durationSec: number;
   pageCacheDrops: number | null;
 }

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, Overlay } from '../engine';
 import { IdMap } from '../mount/idmap';
-import { deviceOfMountpoint, realMountpoint } from '../mount/guard';
 import { checkMountpoint, overlayOptionsOf } from '../mount/server';
+import { checkSelfReference, deviceOfMountpoint, layersOf, servedHere, waitForPreviousUser } from '../mount/guard';
 import type { MountOptions, Server } from '../mount/server';
 import * as sys from '../sys';
 import { loadFuseNative, NativeFuse } from './load';
@@ -92,8 +92,11 @@ async function answering(mountpoint: string, timeoutMs = 15000): Promise<void> {
 export async function startNativeServer(options: MountOptions): Promise<NativeServer> {
   checkNativeOptions(options);
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
-  // before mounting: a sync stat of the mount from this thread, which serves it, would wait forever
-  const realMp = realMountpoint(mountpoint);
+  // As the primary transport: no mount that would wait on itself, and the last user of this upper
+  // and work let go (lib/mount/guard.ts).
+  checkSelfReference(layersOf(options), mountpoint, servedHere);
+  await waitForPreviousUser(options.upper, options.work);
+  const realMp = fs.realpathSync(mountpoint); // before mounting: afterwards it would ask this server
   const root = process.getuid?.() === 0;
   const overlayOptions = overlayOptionsOf(options);
   if (!root && overlayOptions.userxattr === undefined) {
@@ -104,6 +107,7 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
   const { Fuse } = native;
   options.debug?.(`fuse-native ${native.version}, ${native.patched ? 'patched build (scripts/build-fuse-native.js)' : 'stock build: mtime, create flags and callers unknown (docs/transports.md)'}`);
   sys.setErrorStacks(false);
+  overlayOptions.mountpoint = realMp; // named to a second user of the upper and work, who is refused
   const overlay = Overlay.open(overlayOptions);
   const log = options.log ?? ((l: string) => console.error(l));
   const ops = new NativeOps(overlay, {
@@ -151,10 +155,15 @@ export async function startNativeServer(options: MountOptions): Promise<NativeSe
   let done: Promise<void> | null = null;
   let stopped: () => void = () => undefined;
   const ended = watchEnd(mountpoint, new Promise<void>((r) => (stopped = r)));
+  const dev = deviceOfMountpoint(realMp);
+  if (dev !== null) {
+    servedHere.add(dev); // a later mount of this thread must not take a layer on it
+    void ended.then(() => servedHere.delete(dev));
+  }
   return {
     mountpoint,
-    dev: deviceOfMountpoint(realMp), // from mountinfo: no stat
     overlay,
+    dev,
     ended,
     requestsReceived: () => [...ops.requests.values()].reduce((a, b) => a + b, 0),
     stats: () => ({

@@ -453,8 +453,12 @@ export class OverlayFuseOps implements FuseOperations {
     const handle = this.unparked(a.nodeid, flags, path) ?? await this.files.withRoom(() => this.ov.open(path, flags));
     const passthrough = setid.mayPassThrough(this.shownMode(path).mode, wantsWrite(flags));
     const out = this.register(handle, a.nodeid, passthrough);
-    // The node was in passthrough already: its writes will not reach us (setid.mayPassThrough).
-    if (!passthrough && (out.backingId ?? 0) > 0) await this.killSetId(ctx, a.nodeid, false);
+    if (!passthrough && (out.backingId ?? 0) > 0) {
+      // The node was in passthrough already: its writes will not reach us (setid.mayPassThrough),
+      // and may clear the bits in the upper file (attrTimeout): the kernel must ask from now on.
+      await this.killSetId(ctx, a.nodeid, false);
+      this.attrsChanged(a.nodeid);
+    }
     // A write open copies up: served readers of the lower file must now read the upper one.
     if (wantsWrite(flags) && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     return out;
@@ -476,7 +480,9 @@ export class OverlayFuseOps implements FuseOperations {
     await this.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {
-      return { ...entry, ...this.register(handle, entry.nodeid) };
+      // created with set-ID bits: served, so that its writes clear them or not as the caller's rights say
+      const passthrough = setid.mayPassThrough(entry.attr.mode, wantsWrite(handle.flags));
+      return { ...entry, ...this.register(handle, entry.nodeid, passthrough) };
     } catch (err) {
       this.nodes.forget(entry.nodeid, 1);
       throw err;

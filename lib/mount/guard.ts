@@ -22,23 +22,29 @@ interface Id {
   ino: number;
 }
 
-function idOf(p: string): Id | null {
-  try {
-    const st = fs.statSync(p);
-    return { dev: st.dev, ino: st.ino };
-  } catch {
-    return null; // unreadable, or a dead mount (ENOTCONN): compared by path only
+/** Device and inode of `p` (not following a last symlink: the paths here are real), or null. */
+function idOf(p: string, memo: Map<string, Id | null>): Id | null {
+  let id = memo.get(p);
+  if (id === undefined) {
+    try {
+      const st = sys.statx(sys.AT.FDCWD, p);
+      id = { dev: st.dev, ino: st.ino };
+    } catch {
+      id = null; // unreadable, or a dead mount (ENOTCONN): compared by path only
+    }
+    memo.set(p, id);
   }
+  return id;
 }
 
 /** The real path of a mountpoint; a dead FUSE mount there (ENOTCONN) is resolved through its parent. */
 export function realMountpoint(mountpoint: string): string {
   try {
-    return fs.realpathSync(mountpoint);
+    return fs.realpathSync.native(mountpoint);
   } catch {
     const abs = path.resolve(mountpoint);
     try {
-      return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+      return path.join(fs.realpathSync.native(path.dirname(abs)), path.basename(abs));
     } catch {
       return abs;
     }
@@ -46,10 +52,10 @@ export function realMountpoint(mountpoint: string): string {
 }
 
 /** `real` and each of its ancestors up to /, each with its device and inode. */
-function chain(real: string): { path: string; id: Id | null }[] {
+function chain(real: string, memo: Map<string, Id | null>): { path: string; id: Id | null }[] {
   const out: { path: string; id: Id | null }[] = [];
   for (let p = real; ; p = path.dirname(p)) {
-    out.push({ path: p, id: idOf(p) });
+    out.push({ path: p, id: idOf(p, memo) });
     if (p === path.dirname(p)) return out;
   }
 }
@@ -73,8 +79,9 @@ export function layersOf(o: { lower?: unknown; upper?: unknown; work?: unknown }
  */
 export function checkSelfReference(layers: { option: string; given: string }[], mountpoint: string, servedDevs: Iterable<number>): void {
   const served = new Set(servedDevs);
+  const memo = new Map<string, Id | null>(); // ancestors shared by the paths are looked at once
   const mpReal = realMountpoint(mountpoint);
-  const mpChain = chain(mpReal);
+  const mpChain = chain(mpReal, memo);
   const mpId = mpChain[0].id;
   const mpName = path.resolve(mountpoint) === mpReal ? mountpoint : `${mountpoint} (${mpReal})`;
   const why = 'the server would wait on its own mount';
@@ -82,8 +89,8 @@ export function checkSelfReference(layers: { option: string; given: string }[], 
     let real: string;
     let id: Id | null;
     try {
-      real = fs.realpathSync(layer.given);
-      id = idOf(real);
+      real = fs.realpathSync.native(layer.given);
+      id = idOf(real, memo);
     } catch {
       continue;
     }
@@ -97,7 +104,7 @@ export function checkSelfReference(layers: { option: string; given: string }[], 
     if (mpChain.some((a) => a.path === real || same(a.id, id))) {
       throw new ConfigError('EINVAL', 'mountpoint', `mountpoint ${mpName} is inside ${name}: ${why} (the mountpoint must lie outside every layer)`, mountpoint);
     }
-    if (chain(real).some((a) => a.path === mpReal || same(a.id, mpId))) {
+    if (chain(real, memo).some((a) => a.path === mpReal || same(a.id, mpId))) {
       throw new ConfigError('EINVAL', 'mountpoint', `mountpoint ${mpName} would cover ${name}: ${why} (the mountpoint must lie outside every layer)`, mountpoint);
     }
   }
@@ -132,8 +139,8 @@ export async function waitForPreviousUser(upper: string | undefined, work: strin
   if (upper === undefined || work === undefined) return;
   let u: string, w: string;
   try {
-    u = fs.realpathSync(upper);
-    w = fs.realpathSync(work);
+    u = fs.realpathSync.native(upper);
+    w = fs.realpathSync.native(work);
   } catch {
     return; // the open says what is wrong with them
   }

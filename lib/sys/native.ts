@@ -28,6 +28,8 @@ export interface NativeConstants {
 export interface NativeDirEntries { names: string[]; types: Uint8Array; inos: Float64Array }
 
 export interface NativeAddon extends NativeConstants {
+  /** raised with every change of the addon's exports (addon.c) */
+  ABI_VERSION: number;
   strerror(errno: number): string;
   // path_ops.c
   openat(dirfd: Fd, path: string, flags: number, mode?: number): Ret;
@@ -127,17 +129,25 @@ function findAddon(): string | null {
   }
 }
 
+/** The addon's exports these sources expect (LFS_ABI_VERSION in native-bindings/src/addon.c). */
+const ABI_VERSION = 2;
+
 function load(): NativeAddon {
   const file = findAddon();
   if (!file) throw new Error('layerfs native addon not built: run npm install');
+  let addon: NativeAddon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as NativeAddon;
+    addon = require(file) as NativeAddon;
   } catch (e) {
     const err = new Error(`layerfs native addon not built: run npm install (loading ${file} failed: ${(e as Error).message})`);
     (err as Error & { cause?: unknown }).cause = e;
     throw err;
   }
+  if (addon.ABI_VERSION !== ABI_VERSION) {
+    throw new Error(`layerfs native addon is out of date (${file} has ABI ${addon.ABI_VERSION ?? 1}, these sources need ${ABI_VERSION}): run npm run build:native`);
+  }
+  return addon;
 }
 
 /**

@@ -100,8 +100,13 @@ static LFS_FN(js_strerror) {
   return r;
 }
 
+/* Raised whenever an export changes: lib/sys/native.ts refuses an addon built from older sources
+ * (a missing constant reads as undefined in JS and silently changes what a flag test means). */
+#define LFS_ABI_VERSION 2
+
 static napi_value init(napi_env env, napi_value exports) {
   init_constants(env, exports);
+  lfs_set_i64(env, exports, "ABI_VERSION", LFS_ABI_VERSION);
   lfs_export_fn(env, exports, "strerror", js_strerror);
   lfs_init_path_ops(env, exports);
   lfs_init_beneath(env, exports);

@@ -132,6 +132,11 @@ test('layerfs bench --quick at a tiny scale: a sample for every workload and imp
       }
     }
   }
+  // What every implementation agreed on (the run fails a sample that disagrees).
+  assert.is(results.witnesses['readdir-first'], 100);
+  assert.is(results.witnesses['lookup-bottom'], 20);
+  assert.is(results.witnesses['copyup-append'], 10 * 2 ** 20 + 1);
+  assert.ok((results.witnesses['walk-cold'] as number) > 200);
   assert.ok(fs.readFileSync(path.join(out, 'results.csv'), 'utf8').startsWith('workload,metric,implementation,round,value,unit,disturbed,drops\n'));
   const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
   for (const s of ['# layerfs bench', '## Time', '![', 'chart.svg', 'layerfs bench --quick --scale 0.01', ...impls.map((i) => `\`${i}\``)]) assert.ok(report.includes(s), s);
@@ -156,26 +161,74 @@ test('layerfs bench --compare on two results.csv files', () => {
   assert.ok(/^layerfs: .*missing\.csv/.test(bad.stderr) && !bad.stderr.includes('    at '), bad.stderr);
 });
 
-test('--image without the image store, and an --impl that is not installed: one clear line each', () => {
+test('--image: an image\'s layers from the store replace the tree; a missing image or store is one clear line', async () => {
   const dir = temp();
-  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--impls', '^layerfs$',
-    '--image', 'localhost/x:1', '--out', path.join(dir, 'o'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
-  let storeLanded = true;
+  let storeMod: typeof import('../../lib/image/store/store') | null = null;
   try {
-    require.resolve('../../lib/image/store');
+    storeMod = require('../../lib/image/store/store');
   } catch {
-    storeLanded = false;
+    storeMod = null;
   }
-  if (!storeLanded) {
+  const base = [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--scratch', dir, '--json'];
+  if (storeMod === null) {
+    const r = spawnSync(process.execPath, [...base, '--impls', '^layerfs$', '--image', 'localhost/x:1', '--out', path.join(dir, 'o')], { encoding: 'utf8', timeout: 120_000 });
     assert.is(r.status, 1, r.stderr);
-    assert.match(r.stderr, /--image: the image store \(lib\/image\/store\) is not part of this build yet/);
+    assert.match(r.stderr, /--image: the image store \(lib\/image\/store\) is not part of this build/);
     assert.not.ok(r.stderr.includes('    at '), r.stderr);
+  } else {
+    const { tarLayer, writeOciLayout } = require('../image/helpers') as typeof import('../image/helpers');
+    const [bottom, top, layout, root] = ['bottom', 'top', 'layout', 'store'].map((n) => path.join(dir, n));
+    fs.mkdirSync(path.join(bottom, 'a'), { recursive: true });
+    for (let i = 1; i <= 5; i++) fs.writeFileSync(path.join(bottom, 'a', String(i)), String(i));
+    fs.mkdirSync(path.join(top, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(top, 'a', '6'), '6');
+    fs.writeFileSync(path.join(top, 'a', '.wh.1'), ''); // OCI whiteout: a/1 is gone
+    writeOciLayout(layout, 't', [tarLayer(bottom, path.join(dir, 'b'), 'none'), tarLayer(top, path.join(dir, 't'), 'none')]);
+    const store = await storeMod.Store.open({ root });
+    await store.import(`oci:${layout}:t`, 'localhost/bench:1');
+    store.close();
+    const env = { ...process.env, LAYERFS_ROOT: root };
+    const impls = process.getuid?.() === 0 ? '^(layerfs|kernel|fuse-overlayfs)$' : '^layerfs$';
+    const r = spawnSync(process.execPath, [...base, '--impls', impls, '--image', 'localhost/bench:1', '--out', path.join(dir, 'o')], { encoding: 'utf8', timeout: 120_000, env });
+    assert.is(r.status, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as BenchResults;
+    assert.equal(json.skipped.filter((l) => l.includes('failed')), []);
+    assert.is(json.witnesses['walk-cold'], 6, 'a, a/2..a/6 through every implementation');
+    const missing = spawnSync(process.execPath, [...base, '--impls', '^layerfs$', '--image', 'localhost/nothing:1', '--out', path.join(dir, 'o2')], { encoding: 'utf8', timeout: 120_000, env });
+    assert.is(missing.status, 1, missing.stderr);
+    assert.match(missing.stderr, /^layerfs: image "localhost\/nothing:1" not found$/m);
   }
+});
+
+test('an --impl that is not installed: one line, and the run goes on (--json on stdout)', () => {
+  const dir = temp();
   const m = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^lookup-top$', '--impls', '^layerfs$',
-    '--impl', 'nope=/nonexistent/mount-prog -f', '--out', path.join(dir, 'o2'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
+    '--impl', 'nope=/nonexistent/mount-prog -f', '--json', '--out', path.join(dir, 'o2'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
   assert.is(m.status, 0, m.stderr);
-  assert.match(m.stdout, /nope: not measured: \/nonexistent\/mount-prog not found/);
+  assert.match(m.stderr, /nope: not measured: \/nonexistent\/mount-prog not found/);
+  const json = JSON.parse(m.stdout) as BenchResults;
+  assert.equal(json.impls.map((i) => i.name), ['layerfs']);
+  assert.ok(json.samples.some((s) => s.workload === 'lookup-top' && s.metric === 'time' && s.value > 0));
   assert.ok(fs.readFileSync(path.join(dir, 'o2', 'results.csv'), 'utf8').includes('lookup-top,time,layerfs,1,'));
+});
+
+test('--layers: the user\'s directories replace the tree, and every implementation must see the same entries', () => {
+  const dir = temp();
+  const [top, bottom] = ['top', 'bottom'].map((n) => path.join(dir, n));
+  for (let i = 0; i < 30; i++) {
+    fs.mkdirSync(path.join(bottom, `d${i % 3}`), { recursive: true });
+    fs.writeFileSync(path.join(bottom, `d${i % 3}`, `f${i}`), 'b');
+  }
+  fs.mkdirSync(path.join(top, 'd0'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'd0', 'new'), 't');
+  const impls = process.getuid?.() === 0 ? '^(layerfs|kernel)$' : '^layerfs$';
+  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--scale', '0.01', '--workloads', '^walk-cold$', '--impls', impls,
+    '--layers', `${top}:${bottom}`, '--json', '--out', path.join(dir, 'o'), '--scratch', dir], { encoding: 'utf8', timeout: 120_000 });
+  assert.is(r.status, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as BenchResults;
+  assert.equal(json.skipped.filter((l) => l.includes('failed')), []);
+  assert.is(json.samples.filter((s) => s.metric === 'time').length, json.impls.length);
+  assert.is(json.witnesses['walk-cold'], 3 + 30 + 1, 'entries walked');
 });
 
 test.run();

@@ -4,8 +4,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { makeLayerSet, LayerSet } from '../helpers/layers';
+import { makeLayerSet, LayerSet, removeTree, tempDir } from '../helpers/layers';
 import { inPrivateMountNamespace, LAUNCHER, launcherIn, scratchDir } from '../helpers/scratch';
+
+// The mount service of this file's servers lives in a directory of its own (every child inherits
+// it), never in the machine-wide /run/layerfs.
+process.env.LAYERFS_RUNTIME_DIR = tempDir('layerfs-mc-svc-');
+process.on('exit', () => removeTree(process.env.LAYERFS_RUNTIME_DIR!));
 
 const run = promisify(execFile);
 const CLI = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');

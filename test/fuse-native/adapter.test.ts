@@ -9,6 +9,7 @@ import { execFileSync, fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as sys from '../../lib/sys';
 import { mount } from '../../lib/mount';
 import { MISSING } from '../../lib/fuse-native/load';
 import { parseMountArgs } from '../../lib/cli/options';
@@ -125,7 +126,22 @@ patchedOnly('it passes no caller uid/gid: created files belong to the server\'s 
       }
     }));
 
-test.skip('renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE (libfuse 2 has no rename flags: EINVAL; docs/transports.md)', () => undefined);
+test('renameat2 with RENAME_NOREPLACE or RENAME_EXCHANGE answers EINVAL and changes nothing (libfuse 2 has no rename flags; docs/transports.md)', () =>
+  withNative(async (mp) => {
+    const a = path.join(mp, 'pub', 'a'), b = path.join(mp, 'pub', 'b');
+    fs.writeFileSync(a, 'a');
+    fs.writeFileSync(b, 'b');
+    for (const [flags, to] of [[sys.RENAME.NOREPLACE, path.join(mp, 'pub', 'fresh')], [sys.RENAME.EXCHANGE, b]] as const) {
+      let code: string | undefined;
+      try {
+        sys.renameat2(sys.AT.FDCWD, a, sys.AT.FDCWD, to, flags);
+      } catch (e) {
+        code = (e as { code?: string }).code;
+      }
+      assert.is(code, 'EINVAL', `flags ${flags}`);
+    }
+    assert.equal([fs.readFileSync(a, 'utf8'), fs.readFileSync(b, 'utf8'), fs.existsSync(path.join(mp, 'pub', 'fresh'))], ['a', 'b', false]);
+  }));
 
 test('xattr sizes are exact: a size query gives the list\'s length, a short buffer ERANGE', () =>
   withNative(async (mp) => {

@@ -8,9 +8,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { mount } from '../../lib/mount';
 import { Overlay } from '../../lib/engine';
@@ -21,10 +20,14 @@ import { fuseMountsUnder, releaseMountsUnder, runBounded } from '../helpers/boun
 const LABEL = 'layerfs-mguard-';
 const LIB = path.resolve(__dirname, '../../lib');
 
+/** This run's directories (another run of this file may be under way on the machine). */
+const bases: string[] = [];
+
 function sample(): LayerSet {
   const set = makeLayerSet([{ 'sub/f': { type: 'file', content: 'lower' }, 'etc/base': { type: 'file', content: 'base' } }], undefined, tempDir(LABEL));
   fs.mkdirSync(path.join(set.upper, 'usub'));
   fs.symlinkSync(set.lower[0], path.join(set.base, 'link'));
+  bases.push(set.base);
   return set;
 }
 
@@ -58,13 +61,18 @@ async function inChild(set: LayerSet, attempts: Record<string, unknown>[]) {
   return JSON.parse(r.stdout) as { mounted?: true; name?: string; code?: string; option?: string; message?: string }[];
 }
 
-test('a mountpoint in a lower, in the upper, over a layer, or through a symlink is refused before mounting', async () => {
+test('a mountpoint in a lower (also through a bind mount), in the upper, over a layer, or through a symlink is refused before mounting', async () => {
   const set = sample();
   const l = set.lower[0];
   const covered = path.join(set.base, 'over', 'layer');
   fs.mkdirSync(covered, { recursive: true });
   const rw = { upper: set.upper, work: set.work };
+  // The lower's root seen at another path through a bind mount: the same directory (device, inode).
+  const bind = path.join(set.base, 'bind');
+  fs.mkdirSync(bind);
+  execFileSync('mount', ['--bind', l, bind]);
   const cases: [Record<string, unknown>, RegExp][] = [
+    [{ lower: [l], ...rw, mountpoint: path.join(bind, 'sub') }, /^mountpoint \S+\/bind\/sub is inside lower\[0\] \S+\/l0: /],
     [{ lower: [l], ...rw, mountpoint: path.join(l, 'sub') }, /^mountpoint \S+\/l0\/sub is inside lower\[0\] \S+\/l0: the server would wait on its own mount/],
     [{ lower: [l], ...rw, mountpoint: path.join(set.upper, 'usub') }, /^mountpoint \S+\/upper\/usub is inside upper /],
     [{ lower: [l], mountpoint: l }, /^mountpoint \S+\/l0 is lower\[0\] /],
@@ -80,7 +88,7 @@ test('a mountpoint in a lower, in the upper, over a layer, or through a symlink 
       assert.is(r.option, 'mountpoint', label);
       assert.match(r.message!, cases[i][1], label);
     });
-    assert.equal(fuseMountsUnder(set.base), []);
+    assert.equal(fuseMountsUnder(set.base), [], 'nothing left mounted');
   } finally {
     releaseMountsUnder(set.base);
     set.remove();
@@ -125,7 +133,7 @@ test('one upper and work, one user: a second mount() or Overlay.open is refused 
         [{ lower: set.lower, upper: set.upper, work: w2, mountpoint: m2 }, 'upper'],
       ];
       for (const [opts, option] of refusals) {
-        const err = await mount(opts as never).then(() => null, (e) => e as { name: string; code: string; option: string; message: string });
+        const err = await mount(opts as never).then(async (m) => { await m.unmount(); return null; }, (e) => e as { name: string; code: string; option: string; message: string });
         assert.ok(err, `${JSON.stringify(opts)} must be refused`);
         assert.is(err!.code, 'EBUSY');
         assert.is(err!.option, option);
@@ -140,7 +148,7 @@ test('one upper and work, one user: a second mount() or Overlay.open is refused 
     // Let go at unmount: the engine opens it now, and holds it in turn.
     const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
     try {
-      const err = await mount({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: m2 }).then(() => null, (e) => e as Error & { code: string });
+      const err = await mount({ lower: set.lower, upper: set.upper, work: set.work, mountpoint: m2 }).then(async (m) => { await m.unmount(); return null; }, (e) => e as Error & { code: string });
       assert.is(err?.code, 'EBUSY');
       assert.is(err!.message, `work ${set.work} is in use by process ${process.pid}: an upper and work directory serve one mount at a time`);
     } finally {
@@ -167,10 +175,10 @@ test('a SIGKILLed holder leaves no stale lock: the next mount() of its upper and
       child.stdout.on('data', (d) => String(d).includes('ready') && res());
       child.once('exit', (code) => rej(new Error(`child exited ${code} before mounting`)));
     });
-    const held = await mount({ ...opts, mountpoint: other }).then(() => null, (e) => e as Error & { code: string });
-    assert.is(held?.code, 'EBUSY', 'held while the child lives');
+    const held = await mount({ ...opts, mountpoint: other }).then(async (m) => { await m.unmount(); return null; }, (e) => e as Error & { code: string });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    assert.is(held?.code, 'EBUSY', 'held while the child lives');
     await withLayerfs(opts, () => {
       fs.writeFileSync(path.join(mp, 'etc/new'), 'after');
     });
@@ -182,8 +190,10 @@ test('a SIGKILLed holder leaves no stale lock: the next mount() of its upper and
 });
 
 test('no mount left behind', () => {
-  assertNoMountsUnder(path.join(os.tmpdir(), LABEL));
-  for (const d of fs.readdirSync(os.tmpdir())) if (d.startsWith(LABEL)) removeTree(path.join(os.tmpdir(), d));
+  for (const base of bases) {
+    assertNoMountsUnder(base);
+    removeTree(base);
+  }
 });
 
 test.run();

@@ -65,6 +65,8 @@ for arg in sys.argv[1:]:
         os.sendfile(fd, src, 0, 4); os.close(fd); os.close(src)
     elif op == 'mmap':
         fd = os.open(p, os.O_RDWR); m = mmap.mmap(fd, 0, mmap.MAP_SHARED); m[0:1] = b'!'; m.flush(); m.close(); os.close(fd)
+    elif op == 'create':
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o6755); os.fchmod(fd, 0o6755); os.write(fd, b'#!/bin/sh\\n'); os.close(fd)
     elif op == 'chown':
         os.chown(p, 0, 0)
     elif op == 'open-rw':
@@ -79,7 +81,7 @@ const OPS_BY_NOBODY = ['write', 'pwrite', 'append', 'writev', 'direct', 'ftrunca
  * The files of the lower layer, each written once: `who` does `op` to `name`, whose mode (and
  * group) is given. The mode 06777 is the issue's.
  */
-interface Case { name: string; mode: number; gid?: number; who: 'nobody' | 'root' | 'root-no-fsetid'; op: string; upper?: true }
+interface Case { name: string; mode: number; gid?: number; who: 'nobody' | 'root' | 'root-no-fsetid'; op: string; upper?: true; absent?: true }
 const CASES: Case[] = [
   ...OPS_BY_NOBODY.map((op): Case => ({ name: `nobody-${op}`, mode: 0o6777, who: 'nobody', op })),
   // already in the upper layer (no copy-up on the way)
@@ -96,6 +98,9 @@ const CASES: Case[] = [
   { name: 'root-otrunc', mode: 0o6777, who: 'root', op: 'otrunc' },
   { name: 'root-fallocate', mode: 0o6777, who: 'root', op: 'fallocate' },
   { name: 'root-cfr', mode: 0o6777, who: 'root', op: 'cfr' },
+  // created with the bits, then written
+  { name: 'root-create', mode: 0, who: 'root', op: 'create', absent: true },
+  { name: 'nobody-create', mode: 0, who: 'nobody', op: 'create', absent: true },
   // a chown clears S_ISUID whoever does it, S_ISGID as a write does
   { name: 'root-chown', mode: 0o6777, who: 'root', op: 'chown' },
   { name: 'root-chown-sgid-noexec', mode: 0o2767, who: 'root', op: 'chown' },
@@ -117,6 +122,7 @@ function makeStack(): Stack {
   for (const dir of [s.lower, s.upper]) fs.chmodSync(dir, 0o777); // (nobody needs nothing more)
   fs.writeFileSync(path.join(s.lower, 'src'), 'src data from the lower layer\n');
   for (const c of CASES) {
+    if (c.absent) continue;
     const p = path.join(c.upper ? s.upper : s.lower, c.name);
     fs.writeFileSync(p, '#!/bin/sh\nid\n' + '#'.repeat(200) + '\n');
     fs.chownSync(p, 0, c.gid ?? 0); // before the chmod: chown clears set-ID bits
@@ -215,6 +221,8 @@ test('kernel overlayfs, the reference: what a write without CAP_FSETID clears', 
   assert.equal(k['sgid-exec-member'].mount, '0776');
   assert.equal(k['root-write'].mount, '6777');
   assert.equal(k['nofsetid-write'].mount, '0777');
+  assert.equal(k['root-create'], { mount: '6755', upper: '6755' }, 'created set-ID and written by root');
+  assert.equal(k['nobody-create'], { mount: '0755', upper: '0755' }, 'created set-ID and written by nobody');
 });
 
 /** Every data path of the mount (lib/mount/server.ts). */
@@ -258,6 +266,28 @@ test('[passthrough] a set-ID file already open in passthrough, then written by n
         assert.is(octal(fs.statSync(path.join(m.mountpoint, 'upper-nobody-write')).mode), '0777');
         assert.is(octal(fs.statSync(path.join(s.upper, 'upper-nobody-write')).mode), '0777');
         assert.match(fs.readFileSync(path.join(s.upper, 'upper-nobody-write'), 'utf8'), /echo pwned\n$/);
+      } finally {
+        fs.closeSync(held);
+      }
+    });
+  } finally {
+    removeTree(s.base);
+  }
+});
+
+test('[passthrough] a set-ID file already open in passthrough, then written by root: the mount shows what the upper holds', async () => {
+  const s = makeStack();
+  try {
+    await withLayerfs({ lower: [s.lower], upper: s.upper, work: s.work, mountpoint: path.join(s.base, 'mnt'), opens: 'server', passthrough: true }, async (m) => {
+      const f = path.join(m.mountpoint, 'upper-nobody-truncate');
+      const held = fs.openSync(f, 'r');
+      try {
+        assert.is(octal(fs.statSync(f).mode), '6777');
+        await ok(`sh -c "echo more >> '${f}'"`);
+        // The kernel overlay keeps the bits here (CAP_FSETID); passthrough writes clear them.
+        const upper = octal(fs.statSync(path.join(s.upper, 'upper-nobody-truncate')).mode);
+        assert.ok(['6777', '0777'].includes(upper), upper);
+        assert.is(execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim().padStart(4, '0'), upper);
       } finally {
         fs.closeSync(held);
       }

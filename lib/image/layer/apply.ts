@@ -18,6 +18,11 @@ export const OCI_OPAQUE = '.wh..wh..opq';
 export interface ApplyOptions {
   /** `user.overlay.opaque` instead of `trusted.overlay.opaque` (as an overlay mounted with userxattr reads) */
   userxattr?: boolean;
+  /**
+   * The extracted layers below this one, top first. A parent directory the tar leaves out then
+   * takes the metadata of the same directory below (so the merged view does not change it).
+   */
+  lower?: string[];
 }
 
 /** Private overlay xattrs in a tar are dropped: they would steer the overlay (redirects, metacopy). */
@@ -59,6 +64,40 @@ export class LayerApplier {
     this.root = sys.openat(AT.FDCWD, dest, O.PATH | O.DIRECTORY);
     this.opaqueName = (opts.userxattr ? 'user.' : 'trusted.') + 'overlay.opaque';
     this.chown = process.geteuid?.() === 0;
+    this.lower = opts.lower ?? [];
+  }
+
+  private readonly lower: string[];
+  private lowerFds: number[] | null = null;
+
+  /** Gives an implicit parent the metadata of the top directory below with its path, if any. */
+  private copyFromBelow(parent: number, base: string, rel: string): void {
+    if (this.lowerFds === null) this.lowerFds = this.lower.map((l) => sys.openat(AT.FDCWD, l, O.PATH | O.DIRECTORY));
+    for (const lfd of this.lowerFds) {
+      let fd: number;
+      try {
+        fd = sys.openBeneath(lfd, rel, O.RDONLY | O.NOFOLLOW);
+      } catch (err) {
+        const code = (err as sys.SysError).code;
+        if (code === 'ENOENT') continue;
+        return; // a symlink, a file on the way or no access: nothing to copy
+      }
+      try {
+        const st = sys.fstat(fd);
+        if ((st.mode & S.IFMT) !== S.IFDIR) return; // a file or whiteout hides everything below
+        if (this.chown) sys.fchownat(parent, base, st.uid, st.gid, AT.SYMLINK_NOFOLLOW);
+        sys.fchmodat(parent, base, st.mode & 0o7777, 0);
+        for (const name of sys.flistxattr(fd)) {
+          if (isOverlayPrivate(name)) continue;
+          const v = sys.fgetxattr(fd, name);
+          if (v !== null) sys.setxattrat(parent, base, name, v);
+        }
+        this.dirTimes.set(rel, { atime: { sec: st.atimeSec, nsec: st.atimeNsec }, mtime: { sec: st.mtimeSec, nsec: st.mtimeNsec } });
+      } finally {
+        sys.close(fd);
+      }
+      return;
+    }
   }
 
   /** An O_PATH fd of directory `rel` (components joined by '/'), made (0755) when missing. */
@@ -79,6 +118,7 @@ export class LayerApplier {
           sys.mkdirat(parent, base, 0o755);
           // a parent the tar left out: 0755, root's (as made), and a time from the tar, not the clock
           this.dirTimes.set(rel, { atime: this.implicitTime, mtime: this.implicitTime });
+          if (this.lower.length > 0) this.copyFromBelow(parent, base, rel);
         } catch (e) {
           if ((e as sys.SysError).code !== 'EEXIST') throw e;
         }
@@ -182,6 +222,10 @@ export class LayerApplier {
       }
       return;
     }
+    if (base.startsWith(OCI_WHITEOUT_PREFIX + OCI_WHITEOUT_PREFIX)) {
+      // other `.wh..wh.` names are aufs's own metadata (.wh..wh.plnk, .wh..wh.aufs): not files, not whiteouts
+      return;
+    }
     if (base.startsWith(OCI_WHITEOUT_PREFIX)) {
       const hidden = base.slice(OCI_WHITEOUT_PREFIX.length);
       if (hidden === '' || hidden === '.' || hidden === '..') throw badTar('a whiteout of no name', e.name);
@@ -233,14 +277,27 @@ export class LayerApplier {
       case 'link': {
         const target = layerPath(e.linkname, 'the hard link target', e.name);
         if (target.length === 0) throw badTar('a hard link to the layer root', e.name);
-        const tparent = this.dir(target.slice(0, -1), e.name);
+        // The target's directory is opened here, not through the cache: a cache miss could evict
+        // (close) `parent` while it is still needed.
+        const notThere = (): Error => badTar(`hard link to ${JSON.stringify(e.linkname)}, which is not in the layer`, e.name);
+        let tparent = this.root;
+        if (target.length > 1) {
+          try {
+            tparent = sys.openBeneath(this.root, target.slice(0, -1).join('/'), O.PATH | O.DIRECTORY);
+          } catch (err) {
+            if ((err as sys.SysError).code === 'ENOENT') throw notThere();
+            throw this.pathError(err, target.slice(0, -1).join('/'), e.name);
+          }
+        }
         try {
           sys.linkat(tparent, target[target.length - 1], parent, base, 0);
         } catch (err) {
           const code = (err as sys.SysError).code;
-          if (code === 'ENOENT') throw badTar(`hard link to ${JSON.stringify(e.linkname)}, which is not in the layer`, e.name);
+          if (code === 'ENOENT') throw notThere();
           if (code === 'EPERM') throw badTar(`hard link to ${JSON.stringify(e.linkname)}, a directory`, e.name);
           throw err;
+        } finally {
+          if (tparent !== this.root) sys.close(tparent);
         }
         return;
       }
@@ -339,6 +396,7 @@ export class LayerApplier {
     for (const fd of this.dirs.values()) sys.close(fd);
     this.dirs.clear();
     if (this.rootFdRw >= 0) sys.close(this.rootFdRw);
+    for (const fd of this.lowerFds ?? []) sys.close(fd);
     sys.close(this.root);
   }
 }

@@ -98,10 +98,111 @@ async function* readRuns(fd: number, runs: SparseSegment[]): AsyncGenerator<Buff
   }
 }
 
+const LAYER_SHIFT = 2 ** 43;
+
+/** A lower name of a copied-up lower hard link that the upper does not hold (see findLowerNames). */
+interface ExtraName {
+  /** the hard-link group: the upper inode's */
+  key: string;
+  /** an upper name of the file (its data and metadata) */
+  upperRel: string;
+  st: sys.Stat;
+  xattrs: Map<string, Buffer>;
+}
+
+type Item =
+  | { kind: 'upper'; key: string; name: string; st: sys.Stat; whiteout: boolean }
+  | { kind: 'extra'; key: string; name: string; extra: ExtraName }
+  | { kind: 'vdir'; key: string; name: string };
+
 class DiffWalker {
   private readonly links = new Map<string, string>();
   private overlay: Overlay | null = null;
-  constructor(private readonly opts: LayerDiffOptions, private readonly tar: TarWriter) {}
+  /** dir -> name -> a lower name to write as a hard link of an upper file */
+  private readonly extras = new Map<string, Map<string, ExtraName>>();
+  /** dir -> names of directories not in the upper that lead to extra names */
+  private readonly vdirs = new Map<string, Set<string>>();
+  constructor(private readonly opts: LayerDiffOptions, private readonly tar: TarWriter, private readonly upperFd: number) {}
+
+  /**
+   * The engine keeps a lower hard link one file after copy-up (work/index): a name copied up shows
+   * the new data and metadata under every other lower name too, though those names are not in the
+   * upper. Such files carry the engine's `overlay.layerfs.nlink` and `overlay.layerfs.ino` (the
+   * lower layer and inode they came from); their other names are found in that lower layer by
+   * inode number, kept when the merged view still shows that lower file there, and written as
+   * hard links of the upper file.
+   */
+  findLowerNames(): void {
+    const copied: { rel: string; st: sys.Stat; layer: number; ino: number }[] = [];
+    const scan = (fd: number, rel: string): void => {
+      const list = sys.readdir(fd);
+      for (let i = 0; i < list.names.length; i++) {
+        const name = list.names[i];
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        if (list.types[i] === sys.DT.DIR) {
+          const sub = sys.openat(fd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+          try { scan(sub, childRel); } finally { sys.close(sub); }
+          continue;
+        }
+        if (list.types[i] !== sys.DT.REG) continue;
+        const st = sys.statx(fd, name);
+        if (st.nlink < 2) continue;
+        const names = sys.listxattrat(fd, name);
+        if (marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.nlink') === null) continue;
+        const saved = Number(marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.ino')?.toString('latin1'));
+        if (!Number.isSafeInteger(saved) || saved < LAYER_SHIFT) continue;
+        const layer = Math.floor(saved / LAYER_SHIFT) - 1;
+        if (layer >= 0 && layer < this.opts.lower.length) copied.push({ rel: childRel, st, layer, ino: saved % LAYER_SHIFT });
+      }
+    };
+    scan(this.upperFd, '');
+    if (copied.length === 0) return;
+    for (let layer = 0; layer < this.opts.lower.length; layer++) {
+      const wanted = new Map(copied.filter((c) => c.layer === layer).map((c) => [c.ino, c]));
+      if (wanted.size === 0) continue;
+      const hits: { rel: string; c: (typeof copied)[number] }[] = [];
+      const root = sys.openat(sys.AT.FDCWD, this.opts.lower[layer], O.RDONLY | O.DIRECTORY);
+      const find = (fd: number, rel: string): void => {
+        const list = sys.readdir(fd);
+        for (let i = 0; i < list.names.length; i++) {
+          const name = list.names[i];
+          const childRel = rel === '' ? name : `${rel}/${name}`;
+          if (list.types[i] === sys.DT.DIR) {
+            const sub = sys.openat(fd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+            try { find(sub, childRel); } finally { sys.close(sub); }
+          } else {
+            const c = wanted.get(list.inos[i]);
+            if (c !== undefined) hits.push({ rel: childRel, c });
+          }
+        }
+      };
+      try { find(root, ''); } finally { sys.close(root); }
+      const ov = this.merged();
+      for (const { rel, c } of hits) {
+        // still that lower file in the merged view (not whited out, replaced or hidden)?
+        let ino: number;
+        try { ino = ov.getattr('/' + rel).ino; } catch { continue; }
+        if (ino !== (layer + 2) * LAYER_SHIFT + c.ino) continue;
+        const names = sys.listxattrat(this.upperFd, c.rel);
+        const xattrs = new Map<string, Buffer>();
+        for (const n of [...names].sort(byBytes)) {
+          if (isPrivate(n)) continue;
+          const v = sys.getxattrat(this.upperFd, c.rel, n);
+          if (v !== null) xattrs.set(n, v);
+        }
+        const parts = rel.split('/');
+        const base = parts.pop()!;
+        const dir = parts.join('/');
+        if (!this.extras.has(dir)) this.extras.set(dir, new Map());
+        this.extras.get(dir)!.set(base, { key: `u${c.st.dev}:${c.st.ino}`, upperRel: c.rel, st: c.st, xattrs });
+        for (let i = 0; i < parts.length; i++) {
+          const parent = parts.slice(0, i).join('/');
+          if (!this.vdirs.has(parent)) this.vdirs.set(parent, new Set());
+          this.vdirs.get(parent)!.add(parts[i]);
+        }
+      }
+    }
+  }
 
   /** The merged view, read-only (the upper as the top lower layer: no work directory needed). */
   private merged(): Overlay {
@@ -113,10 +214,13 @@ class DiffWalker {
     this.overlay?.close();
   }
 
-  /** Walks upper directory `rel` ('' for the root), open as `fd` (O_RDONLY|O_DIRECTORY). */
+  /**
+   * Walks upper directory `rel` ('' for the root), open as `fd` (O_RDONLY|O_DIRECTORY), or, with
+   * fd -1, a directory the upper lacks that leads to lower names of copied-up hard links.
+   */
   async walkUpper(fd: number, rel: string, xwhiteouts: boolean): Promise<void> {
-    const list = sys.readdir(fd);
-    const items: { key: string; name: string; st: sys.Stat; whiteout: boolean }[] = [];
+    const list = fd >= 0 ? sys.readdir(fd) : { names: [] as string[] };
+    const items: Item[] = [];
     for (const name of list.names) {
       const st = sys.statx(fd, name);
       let whiteout = (st.mode & S.IFMT) === S.IFCHR && st.rdev === 0;
@@ -128,11 +232,34 @@ class DiffWalker {
         // an OCI marker left in the upper means what it says in the tar too
         whiteout = false;
       }
-      items.push({ key: whiteout ? OCI_WHITEOUT_PREFIX + name : name, name, st, whiteout });
+      items.push({ kind: 'upper', key: whiteout ? OCI_WHITEOUT_PREFIX + name : name, name, st, whiteout });
     }
+    const present = new Set(list.names);
+    for (const [name, extra] of this.extras.get(rel) ?? []) if (!present.has(name)) items.push({ kind: 'extra', key: name, name, extra });
+    for (const name of this.vdirs.get(rel) ?? []) if (!present.has(name)) items.push({ kind: 'vdir', key: name, name });
     items.sort((a, b) => byBytes(a.key, b.key));
     for (const it of items) {
       const childRel = rel === '' ? it.name : `${rel}/${it.name}`;
+      if (it.kind === 'extra') {
+        const { extra } = it;
+        const entry: TarWriteEntry = {
+          name: childRel, type: 'file', mode: extra.st.mode & 0o7777, uid: extra.st.uid, gid: extra.st.gid,
+          mtime: { sec: extra.st.mtimeSec, nsec: extra.st.mtimeNsec }, xattrs: extra.xattrs,
+        };
+        if (await this.hardLink(extra.key, 2, entry)) continue;
+        const ffd = sys.openBeneath(this.upperFd, extra.upperRel, O.RDONLY);
+        try {
+          await this.file(entry, ffd, extra.st.size);
+        } finally {
+          sys.close(ffd);
+        }
+        continue;
+      }
+      if (it.kind === 'vdir') {
+        await this.mergedDirEntry(childRel);
+        await this.walkUpper(-1, childRel, false);
+        continue;
+      }
       if (it.whiteout) {
         await this.tar.add({ name: rel === '' ? it.key : `${rel}/${it.key}`, type: 'file', mode: 0, mtime: ZERO_TIME });
         continue;
@@ -197,6 +324,20 @@ class DiffWalker {
       }
       await this.tar.add(entry);
     }
+  }
+
+  /** A directory's entry with its merged metadata. */
+  private async mergedDirEntry(rel: string): Promise<void> {
+    const ov = this.merged();
+    const p = '/' + rel;
+    const a = ov.getattr(p);
+    const xattrs = new Map<string, Buffer>();
+    for (const n of ov.listxattr(p).sort(byBytes)) {
+      if (isPrivate(n)) continue;
+      const v = ov.findXattr(p, n);
+      if (v !== null) xattrs.set(n, v);
+    }
+    await this.tar.add({ name: rel, type: 'dir', mode: a.mode & 0o7777, uid: a.uid, gid: a.gid, mtime: { sec: a.mtimeSec, nsec: a.mtimeNsec }, xattrs });
   }
 
   /** Everything the merged view shows below `rel` (a redirected directory's contents). */
@@ -317,10 +458,11 @@ export async function writeLayerDiff(opts: LayerDiffOptions): Promise<LayerDiges
       });
     }
   });
-  const walker = new DiffWalker(opts, tar);
+  const root = sys.openat(sys.AT.FDCWD, opts.upper, O.RDONLY | O.DIRECTORY);
+  const walker = new DiffWalker(opts, tar, root);
   const produce = (async () => {
-    const root = sys.openat(sys.AT.FDCWD, opts.upper, O.RDONLY | O.DIRECTORY);
     try {
+      walker.findLowerNames();
       const names = sys.flistxattr(root);
       const xw = marker(names, (n) => sys.fgetxattr(root, n), 'opaque')?.toString('latin1') === 'x';
       await walker.walkUpper(root, '', xw);

@@ -25,6 +25,11 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** the overlay's private xattrs in the user. namespace (an overlay mounted with userxattr) */
   userxattr?: boolean;
+  /**
+   * The layer directories already extracted below this one, top first: a parent directory the
+   * tar leaves out takes the metadata of the same directory there, so the merged view keeps it.
+   */
+  lower?: string[];
   /** decompression in a child process when the program is there ('auto'), or in this process */
   codec?: CodecOptions['engine'];
 }
@@ -51,6 +56,9 @@ function validate(opts: ExtractOptions): void {
     throw new LayerError('EINVAL', `extractLayer: dest ${opts.dest} does not exist`);
   }
   if (!st.isDirectory()) throw new LayerError('EINVAL', `extractLayer: dest ${opts.dest} is not a directory`);
+  if (opts.lower !== undefined && (!Array.isArray(opts.lower) || opts.lower.some((l) => typeof l !== 'string' || !fs.existsSync(l)))) {
+    throw new LayerError('EINVAL', 'extractLayer: lower must be an array of existing layer directories (top first)');
+  }
   if (opts.mediaType !== undefined && compressionOfMediaType(opts.mediaType) === null) {
     throw new LayerError('EINVAL', `extractLayer: ${opts.mediaType} is not a layer media type`);
   }
@@ -92,7 +100,7 @@ export async function extractLayer(input: Readable | AsyncIterable<Buffer>, opts
   const tarHash = crypto.createHash('sha256');
   const blobCount = { n: 0 };
   const tarCount = { n: 0 };
-  const applier = new LayerApplier(opts.dest, { userxattr: opts.userxattr });
+  const applier = new LayerApplier(opts.dest, { userxattr: opts.userxattr, lower: opts.lower });
   let ok = false;
   let plain = false;
   try {

@@ -66,6 +66,14 @@ class ByteReader {
   position = 0;
   constructor(private readonly it: AsyncIterator<Buffer | Uint8Array | string>) {}
 
+  /** Stops the input early (a decompressor child behind it is ended). */
+  async close(): Promise<void> {
+    if (!this.eof) {
+      this.eof = true;
+      await this.it.return?.();
+    }
+  }
+
   private async more(): Promise<boolean> {
     if (this.eof) return false;
     const r = await this.it.next();
@@ -273,9 +281,18 @@ export interface ReadTarOptions {
 }
 
 /** Reads a tar stream entry by entry. See the module comment. */
-export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string>, _opts: ReadTarOptions = {}): AsyncGenerator<TarEntry> {
+export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string>, opts: ReadTarOptions = {}): AsyncGenerator<TarEntry> {
   const r = new ByteReader(input[Symbol.asyncIterator]());
   const globals = new Map<string, Buffer>();
+  try {
+    yield* entries(r, globals, opts);
+  } finally {
+    // also when the caller stops early or fails: the input (and any child decoding it) is closed
+    await r.close();
+  }
+}
+
+async function* entries(r: ByteReader, globals: Map<string, Buffer>, opts: ReadTarOptions): AsyncGenerator<TarEntry> {
   let local: [string, Buffer][] = [];
   let longName: string | null = null;
   let longLink: string | null = null;
@@ -494,6 +511,6 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
     if (skipLeft > 0 && !(await r.skip(skipLeft))) {
       throw badTar('the stream ends inside the entry (its size goes beyond the stream)', entryName);
     }
-    _opts.onEntry?.(r.position);
+    opts.onEntry?.(r.position);
   }
 }

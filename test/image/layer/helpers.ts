@@ -148,3 +148,33 @@ export function snapshot(root: string, opts: { times?: boolean; skip?: (rel: str
 export function blocksOf(file: string): number {
   return fs.statSync(file).blocks;
 }
+
+/** snapshot() of an engine's merged view (what a layerfs mount shows). */
+export function engineSnapshot(ov: import('../../../lib/engine').Overlay): Record<string, Obj> {
+  const out: Record<string, Obj> = {};
+  const inodes = new Map<number, string>();
+  const S = sys.S;
+  const walk = (rel: string): void => {
+    const p = rel === '.' ? '/' : '/' + rel;
+    const a = ov.getattr(p);
+    const fmt = a.mode & S.IFMT;
+    const type = fmt === S.IFREG ? 'file' : fmt === S.IFDIR ? 'dir' : fmt === S.IFLNK ? 'symlink' : fmt === S.IFCHR ? 'char' : fmt === S.IFBLK ? 'block' : fmt === S.IFIFO ? 'fifo' : 'socket';
+    const xattrs: Record<string, string> = {};
+    for (const n of ov.listxattr(p).sort()) if (n !== 'security.selinux') xattrs[n] = ov.getxattr(p, n).toString('hex');
+    const o: Obj = { type, mode: a.mode & 0o7777, uid: a.uid, gid: a.gid, size: type === 'file' || type === 'symlink' ? a.size : 0, mtimeNs: String(BigInt(a.mtimeSec) * 1_000_000_000n + BigInt(a.mtimeNsec)), xattrs };
+    if (type === 'char' || type === 'block') o.rdev = String(a.rdev);
+    if (type === 'symlink') o.link = ov.readlink(p);
+    if (type === 'file') {
+      o.sha = crypto.createHash('sha256').update(ov.readFile(p)).digest('hex');
+      if (a.nlink > 1) {
+        const first = inodes.get(a.ino);
+        if (first === undefined) inodes.set(a.ino, rel);
+        o.inode = first ?? rel;
+      }
+    }
+    out[rel] = o;
+    if (type === 'dir') for (const e of ov.readdir(p).map((x) => x.name).sort()) walk(rel === '.' ? e : `${rel}/${e}`);
+  };
+  walk('.');
+  return out;
+}

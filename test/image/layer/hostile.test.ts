@@ -132,6 +132,7 @@ test('whiteouts: .wh.NAME -> 0/0 char device, .wh..wh..opq -> opaque xattr; an o
     file('.wh.v'), dirE('v'),
     dirE('k'), file('k/a'), file('.wh.k'),
     file('implicit/deep/.wh.x'),
+    file('.wh..wh.aufs'), dirE('.wh..wh.plnk'),
   ]);
   await extractLayer(Readable.from([tar]), { dest, userxattr: false });
   const st = fs.lstatSync(path.join(dest, 'gone'));
@@ -160,6 +161,35 @@ test('whiteouts: .wh.NAME -> 0/0 char device, .wh..wh..opq -> opaque xattr; an o
   }
 }));
 
+test('a parent the tar leaves out takes the metadata of the same directory in the layers below', () => withTmp(async (dir) => {
+  const low = path.join(dir, 'low'), top = path.join(dir, 'top');
+  fs.mkdirSync(low);
+  fs.mkdirSync(top);
+  await extractLayer(Readable.from([await buildTar([
+    { entry: { name: 'a', type: 'dir', mode: 0o751, uid: 7, gid: 8, mtime: { sec: 1234, nsec: 5678 }, xattrs: new Map([['user.k', Buffer.from('v')]]) } },
+    file('a/x'),
+  ])]), { dest: low });
+  await extractLayer(Readable.from([await buildTar([file('a/.wh.x'), file('a/b/new')])]), { dest: top, lower: [low] });
+  const a = fs.statSync(path.join(top, 'a'), { bigint: true });
+  assert.equal([Number(a.mode & 0o7777n), Number(a.uid), Number(a.gid), a.mtimeNs], [0o751, 7, 8, 1234_000005678n]);
+  assert.is(sh('getfattr', ['--absolute-names', '--only-values', '-n', 'user.k', path.join(top, 'a')]).toString(), 'v');
+  const b = fs.statSync(path.join(top, 'a/b'), { bigint: true });
+  assert.equal([Number(b.mode & 0o7777n), b.mtimeNs], [0o755, BigInt(T.sec) * 1_000_000_000n], 'not below: 0755 and the entry time');
+}));
+
+test('hard links across more directories than the fd cache holds land where they should', () => withTmp(async (dest) => {
+  const n = 300;
+  const entries: E[] = [];
+  for (let i = 0; i < n; i++) entries.push(dirE(`d${i}`), file(`d${i}/f`, `f${i}`));
+  for (let i = 0; i < n; i++) entries.push(hard(`d${i}/l`, `d${(i + 150) % n}/f`));
+  await extractLayer(Readable.from([await buildTar(entries)]), { dest });
+  for (let i = 0; i < n; i++) {
+    const l = fs.statSync(path.join(dest, `d${i}/l`));
+    assert.is(l.ino, fs.statSync(path.join(dest, `d${(i + 150) % n}/f`)).ino, `d${i}/l`);
+    assert.equal(fs.readdirSync(path.join(dest, `d${i}`)).sort(), ['f', 'l']);
+  }
+}));
+
 test('private overlay xattrs in a tar are dropped', () => withTmp(async (dest) => {
   const tar = await buildTar([{ entry: { name: 'd', type: 'dir', mode: 0o755, mtime: T, xattrs: new Map([['trusted.overlay.redirect', Buffer.from('/etc')], ['user.overlay.opaque', Buffer.from('y')], ['user.keep', Buffer.from('k')]]) } }]);
   await extractLayer(Readable.from([tar]), { dest });
@@ -183,6 +213,22 @@ test('abort: rejects with ABORT_ERR', () => withTmp(async (dest) => {
   } catch (err) {
     assert.is((err as { code?: string }).code, 'ABORT_ERR');
   }
+}));
+
+test('a refusal early in a big compressed layer ends the decompressor child and the input', () => withTmp(async (dir) => {
+  const big = Array.from({ length: 40 }, (_, i) => file(`pad${i}`, 'z'.repeat(1 << 20)));
+  const tar = await rawName('../evil', file('placeholder', 'y'.repeat(1 << 20)));
+  const all = Buffer.concat([tar.subarray(0, tar.length - 1024), await buildTar(big)]);
+  const blob = path.join(dir, 'blob.zst');
+  fs.writeFileSync(blob, sh('zstd', ['-c', '-q', '-1'], { input: all }));
+  const dest = path.join(dir, 'dest');
+  fs.mkdirSync(dest);
+  const input = fs.createReadStream(blob, { highWaterMark: 16 * 1024 });
+  await extractLayer(input, { dest }).then(() => assert.unreachable('accepted'), (err) => assert.is((err as LayerError).code, 'EBADTAR'));
+  await new Promise((r) => setTimeout(r, 200));
+  const children = (() => { try { return sh('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)]).toString().trim(); } catch { return ''; } })();
+  assert.not.match(children, /zstd|pigz/, children);
+  assert.ok(input.destroyed);
 }));
 
 test.run();

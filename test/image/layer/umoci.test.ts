@@ -65,7 +65,7 @@ test('umoci layers with whiteouts (and an opaque directory) extracted and stacke
   for (const [i, l] of layers.entries()) {
     const d = path.join(dir, `l${i}`);
     fs.mkdirSync(d);
-    const r = await extractLayer(fs.createReadStream(l.file), { dest: d, mediaType: l.mediaType, expectedDigest: l.digest });
+    const r = await extractLayer(fs.createReadStream(l.file), { dest: d, mediaType: l.mediaType, expectedDigest: l.digest, lower: [...dirs] });
     assert.is(r.digest, l.digest);
     dirs.unshift(d);
   }
