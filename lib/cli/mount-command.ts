@@ -7,8 +7,7 @@ const serveModule = () => import('./serve');
 
 /**
  * V8 flags for the long-running server: a small young generation (the default grows to 16 MiB
- * semispaces) keeps the resident size close to the live data (measured: 277 -> 254 MiB after
- * walking 200k files).
+ * semispaces) keeps the resident size close to the live data (docs/benchmarks.md, Design figures).
  */
 export const SERVER_NODE_FLAGS = ['--max-semi-space-size=4'];
 

@@ -6,6 +6,7 @@
  * value is an error naming it.
  */
 import * as path from 'node:path';
+import { ACCEPTED_FLAGS, ACCEPTED_WITH_VALUE, CliForm, cliForms, oneOf } from '../options';
 
 /** A container:host:length triple of uidmapping=/gidmapping=. */
 export interface IdRange {
@@ -113,23 +114,36 @@ function parseId(option: string, value: string): number {
   return Number(value);
 }
 
-function parseBool(option: string, value: string, yes: string[], no: string[]): boolean {
-  if (yes.includes(value)) return true;
-  if (no.includes(value)) return false;
-  throw new UsageError(`${option}=${value}: expected one of ${[...yes, ...no].join(', ')}`);
+/** The `-o` forms of the options spine (lib/options.ts), by name. */
+const FORMS = new Map(cliForms().map(({ form }) => [form.name, form]));
+
+/** Applies one `-o` option (`key`, `=value` when `hasValue`) to `m`, as its form in the spine says. */
+function applyForm(m: CliMount, form: CliForm, key: string, value: string, hasValue: boolean): void {
+  const fields = m as unknown as Record<string, unknown>;
+  if ('set' in form) {
+    Object.assign(m, form.set);
+    return;
+  }
+  if (!hasValue || value === '') throw new UsageError(`${key} needs a value (${key}=...)`);
+  if ('values' in form) {
+    if (!Object.hasOwn(form.values, value)) throw new UsageError(`${key}=${value}: expected ${oneOf(Object.keys(form.values), String)}`);
+    fields[form.field] = form.values[value];
+    return;
+  }
+  let parsed: unknown;
+  switch (form.parse) {
+    case 'dirs':
+      parsed = splitLowerdir(value);
+      if ((parsed as string[]).length === 0) throw new UsageError(`${key}= names no directory`);
+      break;
+    case 'path': parsed = unescape(value); break;
+    case 'idmap': parsed = parseIdMap(key, value); break;
+    case 'uint': parsed = parseId(key, value); break;
+    case 'string': parsed = value; break;
+  }
+  if (form.append === true) (fields[form.field] as unknown[]).push(...(parsed as unknown[]));
+  else fields[form.field] = parsed;
 }
-
-/** Generic mount and FUSE flags mount(8) and mount.fuse3 pass along: accepted, most change nothing. */
-const GENERIC_FLAGS = new Set([
-  'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'norelatime',
-  'strictatime', 'lazytime', 'nolazytime', 'diratime', 'nodiratime', 'sync', 'async', 'dirsync', 'auto', 'noauto',
-  'user', 'nouser', 'users', 'nofail', 'silent', 'loud', 'defaults', '_netdev', 'default_permissions', 'allow_root',
-  'auto_unmount', 'nonempty', 'kernel_cache', 'auto_cache', 'big_writes', 'splice_read', 'splice_write', 'splice_move',
-  'clone_fd', 'x-systemd.automount',
-]);
-
-/** Options fuse-overlayfs or the kernel overlay take with a value we accept and do not need. */
-const IGNORED_WITH_VALUE = new Set(['timeout', 'threaded', 'context', 'fscontext', 'defcontext', 'rootcontext', 'index', 'xino', 'nfs_export', 'uuid', 'max_read', 'blksize', 'fsname', 'subtype', 'max_idle_threads', 'plugins', 'verity', 'fd', 'rootmode', 'user_id', 'group_id']);
 
 export function parseMountArgs(argv: string[]): CliMount {
   const positional: string[] = [];
@@ -176,67 +190,10 @@ export function parseMountArgs(argv: string[]): CliMount {
     const eq = raw.indexOf('=');
     const key = eq < 0 ? raw : raw.slice(0, eq);
     const value = eq < 0 ? '' : raw.slice(eq + 1);
-    const need = () => {
-      if (eq < 0 || value === '') throw new UsageError(`${key} needs a value (${key}=...)`);
-      return value;
-    };
-    switch (key) {
-      case 'lowerdir':
-        m.lower = splitLowerdir(need());
-        if (m.lower.length === 0) throw new UsageError('lowerdir= names no directory');
-        break;
-      case 'upperdir': m.upper = unescape(need()); break;
-      case 'workdir': m.work = unescape(need()); break;
-      case 'ro': m.readOnly = true; break;
-      case 'rw': m.readOnly = false; break;
-      case 'volatile': m.volatile = true; break;
-      case 'fsync': m.volatile = !parseBool(key, need(), ['1'], ['0']); break;
-      case 'userxattr': m.userxattr = true; break;
-      case 'redirect_dir': {
-        const v = need();
-        if (!['on', 'follow', 'off', 'nofollow'].includes(v)) throw new UsageError(`redirect_dir=${v}: expected on, follow, off or nofollow`);
-        m.redirectFollow = v === 'on' || v === 'follow';
-        break;
-      }
-      case 'metacopy': m.metacopy = parseBool(key, need(), ['on'], ['off']); break;
-      case 'passthrough': m.passthrough = parseBool(key, need(), ['on', '1', 'true'], ['off', '0', 'false']); break;
-      case 'allow_other': m.allowOther = true; break;
-      case 'uidmapping': m.uidmap.push(...parseIdMap(key, need())); break;
-      case 'gidmapping': m.gidmap.push(...parseIdMap(key, need())); break;
-      case 'squash_to_root': m.squashUid = 0; m.squashGid = 0; break;
-      case 'squash_to_uid': m.squashUid = parseId(key, need()); break;
-      case 'squash_to_gid': m.squashGid = parseId(key, need()); break;
-      case 'static_nlink': m.staticNlink = true; break;
-      case 'noxattrs': m.noxattrs = parseBool(key, need(), ['1', '2'], ['0']); break;
-      case 'xattr_permissions': {
-        const v = need();
-        if (!['0', '1', '2'].includes(v)) throw new UsageError(`xattr_permissions=${v}: expected 0, 1 or 2`);
-        // 2: user.containers.override_stat (rootless containers/storage); 1: fuse-overlayfs' security.* one
-        if (v === '2') m.xattrPermissions = 2;
-        else if (v === '1') m.xattrPermissions = 1;
-        else m.ignored.push(raw);
-        break;
-      }
-      case 'writeback': m.writeback = parseBool(key, need(), ['1'], ['0']); break;
-      case 'opens': {
-        const v = need();
-        if (v !== 'kernel' && v !== 'server') throw new UsageError(`opens=${v}: expected kernel or server`);
-        m.opens = v;
-        break;
-      }
-      case 'transport': {
-        const v = need();
-        if (v !== 'fuse' && v !== 'fuse-native') throw new UsageError(`transport=${v}: expected fuse or fuse-native`);
-        m.transport = v;
-        break;
-      }
-      case 'noacl': m.acl = false; break;
-      case 'acl': m.acl = true; break;
-      case 'log': m.logFile = need(); break;
-      default:
-        if (GENERIC_FLAGS.has(key) || IGNORED_WITH_VALUE.has(key)) m.ignored.push(raw);
-        else m.unknown.push(raw);
-    }
+    const form = FORMS.get(key);
+    if (form !== undefined) applyForm(m, form, key, value, eq >= 0);
+    else if (ACCEPTED_FLAGS.has(key) || ACCEPTED_WITH_VALUE.has(key)) m.ignored.push(raw);
+    else m.unknown.push(raw);
   }
   if (m.lower.length === 0) throw new UsageError('missing lowerdir= (the read-only layers, top first: -o lowerdir=TOP:...:BOTTOM)');
   if ((m.upper === undefined) !== (m.work === undefined)) throw new UsageError(m.upper === undefined ? 'workdir= given without upperdir=' : 'upperdir= needs workdir= (on the same filesystem)');

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mountCommand, umountCommand } from './mount-command';
 import { UsageError } from './options';
+import { cliHelp } from '../options';
 
 const USAGE = `usage: layerfs [-f] [-d] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W][,OPTS] [SOURCE] MOUNTPOINT
        layerfs umount [-l] MOUNTPOINT
@@ -10,11 +11,9 @@ const USAGE = `usage: layerfs [-f] [-d] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,w
 mount (a drop-in for fuse-overlayfs; also run by mount -t fuse.layerfs through mount.fuse3):
   -f             stay in the foreground (default: exit 0 once the mount answers, server in background)
   -d             foreground, and print every FUSE request and reply
-  -o OPTS        lowerdir=, upperdir=, workdir=, volatile, fsync=0, ro, rw, allow_other, userxattr,
-                 redirect_dir=on|follow|off|nofollow, metacopy=on|off, passthrough=on|off,
-                 uidmapping=C:H:N[:...], gidmapping=C:H:N[:...], squash_to_root, squash_to_uid=N,
-                 squash_to_gid=N, log=FILE; fuse-overlayfs and mount(8) options are accepted
-                 (unknown ones are reported and ignored)
+  -o OPTS        comma-separated options (fuse-overlayfs and mount(8) ones are accepted; unknown
+                 ones are reported and ignored):
+${cliHelp('    ')}
 
 commands:
   image ...      the image store: import, export, ls, inspect, tag, rm, prune, df (layerfs image --help)

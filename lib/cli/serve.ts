@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { startServer, MountOptions, Server } from '../mount/server';
-import { warmUp, warmUpOptionsOf } from '../mount/warm-up';
 import type { MountService } from './service';
 import type { CliMount } from './options';
+import { OPTIONS } from '../options';
 
 /** Where the background server reports: a log file (log= option), else syslog through logger(1). */
 function makeLogger(m: CliMount, foreground: boolean): (line: string) => void {
@@ -33,29 +33,17 @@ export function syslogWriter(): (line: string) => void {
   };
 }
 
-function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions {
+/** The library options of a command line: every option of the spine with `-o` forms (lib/options.ts). */
+export function mountOptionsOf(m: CliMount, log: (line: string) => void): MountOptions {
+  const given: Record<string, unknown> = {};
+  for (const s of OPTIONS) {
+    if (s.key !== null && s.layer !== 'cli' && s.cli !== undefined) given[s.key] = m[s.cliField ?? (s.key as keyof CliMount)];
+  }
   return {
-    lower: m.lower,
-    upper: m.upper,
-    work: m.work,
+    ...(given as unknown as Omit<MountOptions, 'mountpoint'>),
     mountpoint: m.mountpoint,
-    readOnly: m.readOnly,
-    volatile: m.volatile,
     userxattr: m.userxattr ? true : undefined, // not given: the server decides (on when not root)
-    redirectFollow: m.redirectFollow,
-    metacopy: m.metacopy,
-    passthrough: m.passthrough,
-    opens: m.opens,
-    writeback: m.writeback,
-    posixAcl: m.acl,
-    allowOther: m.allowOther,
     fsname: m.source ?? 'layerfs',
-    uidmap: m.uidmap,
-    gidmap: m.gidmap,
-    squashUid: m.squashUid,
-    squashGid: m.squashGid,
-    xattrPermissions: m.xattrPermissions,
-    transport: m.transport,
     debug: m.debug ? (line) => process.stderr.write(line + '\n') : undefined,
     log,
   };
@@ -112,11 +100,13 @@ export async function serve(
     });
   }
   await ready();
-  // The first workload on a fresh server ran 1.5-1.8x slower than later ones (lib/mount/warm-up.ts).
+  // The first workload on a fresh server runs slower than later ones (lib/mount/warm-up.ts).
   // LAYERFS_WARM_UP: 0 turns it off, a number sets its request budget.
   const warm = process.env.LAYERFS_WARM_UP;
   if (warm !== '0' && m.transport !== 'fuse-native') { // (it warms the primary transport's code)
-    void warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined });
+    // warm-up.ts is an optional part, loaded only when asked for (its own entry point)
+    void import('../mount/warm-up').then(({ warmUp, warmUpOptionsOf }) =>
+      warmUp({ lower: m.lower, ...warmUpOptionsOf(server), requests: warm !== undefined && Number(warm) > 0 ? Number(warm) : undefined }));
   }
   if (service !== undefined) {
     service.adopt(server, m);

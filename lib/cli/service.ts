@@ -3,9 +3,9 @@
  * container start pays neither a Node start-up nor a cold JIT.
  *
  * The first `layerfs -o ... MNT` run through the C launcher starts a server for its mount (one Node
- * start-up, ~110 ms here, plus ~45 ms of module loading). That server then listens on
- * SOCKET_PATH; the launcher of every later mount connects there first and the running server
- * mounts it in the same thread, in ~10 ms, with its code already compiled. When its last mount is
+ * start-up plus module loading). That server then listens on SOCKET_PATH; the launcher of every
+ * later mount connects there first and the running server mounts it in the same thread, far
+ * sooner, with its code already compiled (docs/benchmarks.md, Design figures). When its last mount is
  * gone the server lingers (LAYERFS_SERVICE_LINGER seconds, default 10) for the next container,
  * then exits. LAYERFS_NO_SERVICE=1 makes the launcher start a server of its own for its mount.
  *

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { librarySpecs, optionProblem, specOf } from '../options';
 
 /** Options accepted by `openOverlay()`; validated once by `resolveConfig()`. */
 export interface OverlayOptions {
@@ -65,20 +66,16 @@ export class ConfigError extends Error {
   }
 }
 
-const KNOWN_OPTIONS = new Set(['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache', 'mountpoint']);
+/** The options an Overlay takes (lib/options.ts, the engine's part of the spine). */
+const ENGINE_OPTIONS = librarySpecs('engine');
 
-function positiveInt(value: unknown, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new ConfigError('EINVAL', option, `${option} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function boolOption(value: unknown, option: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new ConfigError('EINVAL', option, `${option} must be true or false, got ${JSON.stringify(value)}`);
-  return value;
+/** `value` of the engine option `key` (e.g. 'cache.nodes') checked against the spine, or its default. */
+function checked<T>(key: string, value: unknown): T {
+  const spec = specOf(key);
+  if (value === undefined) return spec.value as T;
+  const problem = optionProblem(key, spec.type, value);
+  if (problem !== null) throw new ConfigError('EINVAL', key, problem);
+  return value as T;
 }
 
 /** Checks that `dir` names an existing directory and returns its real path and device. */
@@ -108,7 +105,7 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     throw new ConfigError('EINVAL', 'options', 'options must be an object with at least { lower: [...] }');
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
+    if (key.includes('.') || !ENGINE_OPTIONS.has(key)) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
   }
   if (!Array.isArray(options.lower) || options.lower.length === 0) {
     throw new ConfigError('EINVAL', 'lower', 'lower must be a non-empty array of directories (top layer first)');
@@ -149,21 +146,23 @@ export function resolveConfig(options: OverlayOptions): OverlayConfig {
     }
   }
   const cache = options.cache ?? {};
-  if (options.mountpoint !== undefined && (typeof options.mountpoint !== 'string' || options.mountpoint === '')) {
-    throw new ConfigError('EINVAL', 'mountpoint', 'mountpoint must be a non-empty path');
+  if (cache === null || typeof cache !== 'object') throw new ConfigError('EINVAL', 'cache', `cache must be an object, got ${JSON.stringify(cache)}`);
+  for (const key of Object.keys(cache)) {
+    if (!ENGINE_OPTIONS.has(`cache.${key}`)) throw new ConfigError('EINVAL', `cache.${key}`, `unknown option "cache.${key}"`);
   }
+  if (options.mountpoint !== undefined) checked('mountpoint', options.mountpoint);
   return {
     lower,
     upper,
     work,
-    userxattr: boolOption(options.userxattr, 'userxattr', false),
-    redirectFollow: boolOption(options.redirectFollow, 'redirectFollow', true),
-    volatile: boolOption(options.volatile, 'volatile', false),
-    metacopy: boolOption(options.metacopy, 'metacopy', true),
+    userxattr: checked('userxattr', options.userxattr),
+    redirectFollow: checked('redirectFollow', options.redirectFollow),
+    volatile: checked('volatile', options.volatile),
+    metacopy: checked('metacopy', options.metacopy),
     cache: {
-      nodes: positiveInt(cache.nodes, 'cache.nodes', 8192),
-      dirIndexNames: positiveInt(cache.dirIndexNames, 'cache.dirIndexNames', 250_000),
-      dirFds: positiveInt(cache.dirFds, 'cache.dirFds', 1024),
+      nodes: checked('cache.nodes', cache.nodes),
+      dirIndexNames: checked('cache.dirIndexNames', cache.dirIndexNames),
+      dirFds: checked('cache.dirFds', cache.dirFds),
     },
     mountpoint: options.mountpoint ?? null,
   };

@@ -356,7 +356,7 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
     }
   }
   // What was cached below a moved directory is stale; below a file there is nothing (and a tree
-  // invalidation walks every cache: ~0.3 ms a rename, which dpkg does for every file it installs).
+  // invalidation walks every cache, costly on a rename dpkg does for every file it installs).
   if (src.isDir || (dst !== null && dst.isDir)) {
     ctx.invalidateTree(oldPath);
     ctx.invalidateTree(newPath);

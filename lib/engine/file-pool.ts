@@ -4,14 +4,14 @@ import { O } from '../sys';
 /**
  * Empty files made ahead of time in work/, for creates to rename into place.
  *
- * Allocating the inode is most of what a create costs on the upper filesystem: on the ext4 of the
- * VMs we measured, an O_CREAT open took 100-400 µs of CPU where a rename took 16 µs (and the kernel's
- * overlayfs pays the full price inside every create). So the pool keeps a few files, made 0600 by
+ * Allocating the inode is most of what a create costs on the upper filesystem: on ext4 an O_CREAT
+ * open costs many times a rename (docs/benchmarks.md, Design figures; the kernel's overlayfs pays
+ * the full price inside every create). So the pool keeps a few files, made 0600 by
  * this process on the addon's job threads (off the request path, usually on an idle CPU), and a create takes
  * one: rename it in with RENAME_NOREPLACE, then give it the times, owner and mode a create would
  * have (dir-ops.ts). The pool starts with the START_AFTER-th create (a mount that creates less has
  * no pool files: a container start creates one or two, /run/.containerenv and /etc/mtab, and 32
- * files made and removed for them took 2-5 ms of the two CPUs the start waited for) and refills
+ * files made and removed for them cost more CPU than the start could spare) and refills
  * when half empty. When a fill fails without making a single file (no space, no
  * inodes, a quota) the pool stops for good and creates make their files themselves, as they do
  * whenever the pool is empty. Whatever a killed server leaves in work/ is removed at the next open.

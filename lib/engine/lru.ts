@@ -1,9 +1,8 @@
 /**
  * A least-recently-used map on a plain Map (whose iteration order is insertion order): a hit moves
  * its entry to the end, an insert beyond `max` drops the first. For the engine's per-mount caches,
- * which every mount makes at once: lru-cache preallocates its slots, ~70 ns each (a cache of 8192
- * took 0.6 ms to make, the four of a mount 1.1 ms of the ~3 ms a mount costs the server), where
- * this one costs nothing until used; and its delete of the last entry clears every slot. lru-cache
+ * which every mount makes at once: lru-cache preallocates its slots (a sizable share of what a
+ * mount costs the server: docs/benchmarks.md, Design figures), where this one costs nothing until used; and its delete of the last entry clears every slot. lru-cache
  * stays for the cache that weighs its entries (directory indexes) and the adapter's listings.
  */
 export class LruMap<K, V> {

@@ -8,7 +8,7 @@ import { WorkLock } from './work-lock';
 
 /**
  * O_TMPFILE support by upper filesystem (device), probed once per process: the probe makes an
- * inode, which on a busy ext4 took ~1 ms, a third of what a mount cost the mount service.
+ * inode, a large part of what a mount costs the mount service (docs/benchmarks.md, Design figures).
  */
 const tmpfileByDev = new Map<number, boolean>();
 
@@ -162,7 +162,7 @@ let tempCounter = 0;
 
 /** A name no other temp file of any process has: pid, a counter, and randomness for pid reuse. */
 function uniqueSuffix(): string {
-  // (node:crypto would cost the mount program ~6 ms of start-up for this)
+  // (node:crypto would add its loading to the mount program's start-up for this)
   const rnd = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
   return `${process.pid.toString(16)}-${(tempCounter++).toString(16)}-${rnd}`;
 }

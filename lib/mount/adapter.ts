@@ -497,8 +497,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   /**
    * A served read, made in place: a thread-pool round trip and a fresh buffer (its page faults)
-   * cost more than the read (measured: 1 MiB reads of a cached file at 0.4-0.8 GB/s that way,
-   * 1.5-2.1 GB/s in place), and the session writes a reply before it reads the next request, so
+   * cost more than the read (docs/benchmarks.md, Design figures), and the session writes a reply before it reads the next request, so
    * one buffer serves them all.
    */
   private readFrom(f: OpenFile, a: fuse.ReadIn): Uint8Array {

@@ -4,6 +4,7 @@ import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, resolveConfig } from '../engine';
 import * as sys from '../sys';
+import { librarySpecs, optionProblem } from '../options';
 import { checkMountpoint, MountOptions, opensMode, overlayOptionsOf, ServerStats } from './server';
 import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint } from './guard';
 import type { FromWorker, ToWorker } from './worker';
@@ -32,12 +33,8 @@ function liveServedDevs(): number[] {
   return [...servedDevs].filter(([mp, dev]) => deviceOfMountpoint(mp) === dev).map(([, dev]) => dev);
 }
 
-/** Every option `mount()` knows (the engine's and the mount's): any other is a mistake. */
-const MOUNT_KEYS = new Set<string>([
-  'lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache',
-  'mountpoint', 'passthrough', 'allowOther', 'readOnly', 'fsname', 'debug', 'log', 'uidmap', 'gidmap', 'squashUid', 'squashGid', 'xattrPermissions',
-  'posixAcl', 'writeback', 'warmUp', 'opens', 'transport',
-] satisfies (keyof MountOptions)[]);
+/** Every option `mount()` knows (the engine's and the mount's, lib/options.ts): any other is a mistake. */
+const MOUNT_OPTIONS = librarySpecs('engine', 'mount');
 let hooks = false;
 
 /** Detaches `mp` if it is mounted (not root: through fusermount3, which may unmount only our own). */
@@ -146,17 +143,12 @@ function transportOf(options: MountOptions): 'fuse' | 'fuse-native' {
 export async function mount(options: MountOptions): Promise<MountHandle> {
   if (options === null || typeof options !== 'object') throw new ConfigError('EINVAL', 'options', 'mount() needs an options object');
   // Validate here too, so a bad option fails with a precise error before any thread starts.
-  for (const key of Object.keys(options)) {
-    if (!MOUNT_KEYS.has(key)) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
-  }
-  if (options.posixAcl !== undefined && typeof options.posixAcl !== 'boolean' && options.posixAcl !== 'auto') {
-    throw new ConfigError('EINVAL', 'posixAcl', `posixAcl must be true, false or 'auto', got ${JSON.stringify(options.posixAcl)}`);
-  }
-  if (options.passthrough !== undefined && typeof options.passthrough !== 'boolean' && options.passthrough !== 'auto') {
-    throw new ConfigError('EINVAL', 'passthrough', `passthrough must be true, false or 'auto', got ${JSON.stringify(options.passthrough)}`);
-  }
-  if (options.opens !== undefined && !['kernel', 'server', 'auto'].includes(options.opens)) {
-    throw new ConfigError('EINVAL', 'opens', `opens must be 'kernel', 'server' or 'auto', got ${JSON.stringify(options.opens)}`);
+  for (const [key, value] of Object.entries(options)) {
+    const spec = MOUNT_OPTIONS.get(key);
+    if (spec === undefined || key.includes('.')) throw new ConfigError('EINVAL', key, `unknown option "${key}"`);
+    // the mount's own options here; the engine's below (resolveConfig, which also checks the directories)
+    const problem = spec.layer === 'mount' && value !== undefined ? optionProblem(key, spec.type, value) : null;
+    if (problem !== null) throw new ConfigError('EINVAL', key, problem);
   }
   const transport = transportOf(options);
   if (transport === 'fuse-native') {
@@ -164,17 +156,11 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
     loadFuseNative(); // the one-line answer when it is not installed, before a process starts
   }
   opensMode(options); // passthrough with kernel opens: refused here, before any thread starts
-  if (options.warmUp !== undefined && typeof options.warmUp !== 'boolean') {
-    throw new ConfigError('EINVAL', 'warmUp', `warmUp must be true or false, got ${JSON.stringify(options.warmUp)}`);
-  }
   resolveConfig(overlayOptionsOf(options));
   const mountpoint = path.resolve(checkMountpoint(options.mountpoint));
   // A mount that would wait on itself (or on another of this process's mounts): refused here too.
   const served = liveServedDevs();
   checkSelfReference(layersOf(options), mountpoint, served);
-  for (const fn of ['debug', 'log'] as const) {
-    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new ConfigError('EINVAL', fn, `${fn} must be a function`);
-  }
   const { debug, log, ...data } = options;
   const serverData = { ...data, mountpoint, debugLog: debug !== undefined, servedDevs: served };
   const worker = transport === 'fuse' ? workerHost(serverData) : childHost(serverData, mountpoint);

@@ -89,10 +89,10 @@ export class OpenFiles {
   private readonly openedBefore = new Set<number>();
   /**
    * Read-only handles whose last open was released, by node id, to serve the next open of the
-   * node without an open and a close of the layer file (4-5 us each here, and a path walk): the
+   * node without an open and a close of the layer file (and a path walk): the
    * loader opening the same libraries for every process, nss reading /etc/passwd for every name
-   * looked up, dpkg reading every package's file list and the locale files on every run (~300
-   * files). Handles on lower files are many: the layers never change and nothing of them is ever
+   * looked up, dpkg reading every package's file list and the locale files on every run (hundreds
+   * of files). Handles on lower files are many: the layers never change and nothing of them is ever
    * deleted. Handles on upper files are few: an upper file unlinked while one is parked keeps its
    * blocks until the handle goes.
    */

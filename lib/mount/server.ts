@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as sys from '../sys';
+import { librarySpecs } from '../options';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
 import { FuseMount, INIT, mountFuse } from '../fuse';
 import type { OpLatency } from '../fuse';
@@ -62,8 +63,8 @@ export interface MountOptions extends OverlayOptions {
   xattrPermissions?: 0 | 1 | 2;
   /**
    * Once the mount answers, run a short scripted workload through the server's code on a throwaway
-   * engine (lib/mount/warm-up.ts), so the first real work finds it compiled: 150-300 ms of CPU in
-   * 2 ms slices. mount() default: false; the layerfs command does it (LAYERFS_WARM_UP=0: not).
+   * engine (lib/mount/warm-up.ts), so the first real work finds it compiled, in short slices of
+   * the mount's idle time. mount() default: false; the layerfs command does it (LAYERFS_WARM_UP=0: not).
    */
   warmUp?: boolean;
 }
@@ -93,11 +94,13 @@ export interface Server {
   readonly ended: Promise<void>;
 }
 
-const OVERLAY_KEYS = ['lower', 'upper', 'work', 'userxattr', 'redirectFollow', 'volatile', 'metacopy', 'cache'] as const;
+/** The engine's options (lib/options.ts); the mountpoint the engine records is set by startServer. */
+const OVERLAY_KEYS = [...librarySpecs('engine').keys()].filter((k) => !k.includes('.') && k !== 'mountpoint');
 
+/** The part of `o` the engine takes. */
 export function overlayOptionsOf(o: MountOptions): OverlayOptions {
   const out: Record<string, unknown> = {};
-  for (const k of OVERLAY_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  for (const k of OVERLAY_KEYS) if ((o as unknown as Record<string, unknown>)[k] !== undefined) out[k] = (o as unknown as Record<string, unknown>)[k];
   return out as unknown as OverlayOptions;
 }
 
@@ -188,7 +191,7 @@ export async function startServer(options: MountOptions, servedDevs: number[] = 
         // Served reads and writes go through the page cache: every change comes through this mount,
         // so the kernel's cached data stays right. Under kernel opens the writeback cache is off by
         // default: it costs a SETATTR (the times it kept) after every file written, and dpkg -i
-        // measured 207 ms with it, 188 without (fuse-overlayfs 194). ('auto' opens: passthrough,
+        // ran slower with it (docs/benchmarks.md, Design figures). ('auto' opens: passthrough,
         // which takes no writeback cache, or kernel opens.)
         writeback: options.writeback ?? (opens === 'server' ? 'unless-passthrough' : false),
         posixAcl: options.posixAcl === 'auto' || options.posixAcl === undefined ? overlay.supportsPosixAcl() : options.posixAcl,

@@ -1,7 +1,7 @@
 /**
  * Warms a fresh server's code. V8 compiles the request path (decode, adapter, engine, encode) for
- * speed only after it ran a while: a fresh server's first container workload measured 1.5-1.8x
- * slower than the same on a server that served a few (dpkg -i 438 vs 253 ms). So, once the first
+ * speed only after it ran a while: a fresh server's first container workload runs markedly
+ * slower than the same on a server that served a few (docs/benchmarks.md, Design figures). So, once the first
  * mount is up, a short scripted workload runs through the same code on a throwaway engine: the
  * mount's lower layers (only read) under a scratch upper layer in the temp directory, a session
  * fed with built requests whose replies are dropped. The real mount's state is never touched.

@@ -1,7 +1,6 @@
 // The mount server's thread: serves one mount, answers the owner's messages, forwards events.
 import { parentPort, workerData } from 'node:worker_threads';
 import { startServer, MountOptions } from './server';
-import { warmUp, warmUpOptionsOf } from './warm-up';
 
 export type ToWorker = { type: 'unmount' } | { type: 'stats'; id: number };
 export type FromWorker =
@@ -45,5 +44,9 @@ const { servedDevs, ...options } = workerData as MountOptions & { debugLog?: boo
   });
   post({ type: 'ready', passthrough: server.stats().passthrough, dev: server.dev });
   // After 'ready': its set-up (scratch directory, throwaway engine) is synchronous.
-  if (options.warmUp === true) warming = warmUp({ lower: options.lower, ...warmUpOptionsOf(server), signal: stopWarmUp.signal });
+  // warm-up.ts is an optional part, loaded only when asked for (its own entry point)
+  if (options.warmUp === true) {
+    warming = import('./warm-up').then(({ warmUp, warmUpOptionsOf }) =>
+      warmUp({ lower: options.lower, ...warmUpOptionsOf(server), signal: stopWarmUp.signal }));
+  }
 })();

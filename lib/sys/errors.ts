@@ -49,8 +49,8 @@ let stacks = true;
 
 /**
  * Whether SysError and OverlayError capture a stack trace (default: yes). A FUSE server turns it off:
- * errno errors are its answers (ENOENT, ENODATA, EEXIST...), not bugs, and capturing a stack cost
- * ~6 µs each here, a fifth of a request. Bugs (TypeError and the like) keep theirs.
+ * errno errors are its answers (ENOENT, ENODATA, EEXIST...), not bugs, and capturing a stack costs
+ * a sizable share of a request (docs/benchmarks.md, Design figures). Bugs (TypeError and the like) keep theirs.
  */
 export function setErrorStacks(on: boolean): void {
   stacks = on;

@@ -61,7 +61,7 @@ export function fuseMountFusermount(mountpoint: string, opts: string, program = 
 
 /** `fusermount3 -u [-z] mountpoint` (unprivileged unmount); throws with fusermount3's message on failure. */
 export function fusermountUnmount(mountpoint: string, lazy = false, program = findFusermount()): void {
-  // child_process loads on demand: it costs every mount ~10 ms of start-up otherwise
+  // child_process loads on demand: loading it would add to every mount's start-up otherwise
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(program, ['-u', ...(lazy ? ['-z'] : []), '--', mountpoint], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) throw r.error;
@@ -104,13 +104,12 @@ export function fuseBackingClose(devFd: number, backingId: number): void {
 }
 
 /**
- * How requests reach JS:
- * - 'copy': uv_poll on the JS thread, each request copied into a fresh Buffer (safe to keep).
- * - 'view': uv_poll on the JS thread, the SAME Buffer (of bufSize bytes) for every request: valid only
- *   during the callback; copy whatever must outlive it.
- * - 'thread': a blocking reader thread, handed over through a threadsafe function (copied Buffers).
+ * How requests reach JS (both through uv_poll on the JS thread):
+ * - 'copy': each request copied into a fresh Buffer (safe to keep).
+ * - 'view': the SAME Buffer (of bufSize bytes) for every request: valid only during the callback;
+ *   copy whatever must outlive it.
  */
-export type FuseReaderMode = 'copy' | 'view' | 'thread';
+export type FuseReaderMode = 'copy' | 'view';
 
 /**
  * Called with (buf, len) per request (the request is buf[0, len)); once with (null, 0) when the

@@ -101,7 +101,7 @@ export interface NativeAddon extends NativeConstants {
   fuseBackingOpen(devFd: Fd, fileFd: Fd): Ret;
   fuseBackingClose(devFd: Fd, backingId: number): Ret;
   fuseStartReader(fd: Fd, bufSize: number, cb: (buf: Buffer | null, len: number) => void,
-    mode?: 'copy' | 'view' | 'thread'): NativeReaderHandle | Ret;
+    mode?: 'copy' | 'view'): NativeReaderHandle | Ret;
   fuseStopReader(handle: NativeReaderHandle): void;
   MNT: Readonly<Record<'FORCE' | 'DETACH' | 'EXPIRE' | 'UMOUNT_NOFOLLOW', number>>;
   MS: Readonly<Record<'RDONLY' | 'NOSUID' | 'NODEV' | 'NOEXEC' | 'NOATIME' | 'NODIRATIME' | 'DIRSYNC'

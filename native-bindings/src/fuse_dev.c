@@ -1,18 +1,15 @@
 /* /dev/fuse transport: open, mount(2)/umount2(2), mounting through fusermount3, request readers, reply writes and the
  * passthrough ioctls. Every syscall wrapper returns its result or -errno (never throws).
  *
- * Readers (no mutable globals; all state lives in a per-reader struct owned by its handle):
- *  - poll reader: a uv_poll_t on the nonblocking fd in the env's event loop; when readable it reads
- *    requests until EAGAIN and calls the JS callback once per request, on the JS thread.
- *  - thread reader: a pthread that poll(2)s the fd plus a wake-up pipe, reads a request into a fresh
- *    malloc'd buffer and hands it to JS through a napi_threadsafe_function (blocking queue of 1).
- * Callback contract (both readers): cb(buf, len) per request; cb(null, 0) once when the filesystem
+ * Reader (no mutable globals; all state lives in a per-reader struct owned by its handle): a
+ * uv_poll_t on the nonblocking fd in the env's event loop; when readable it reads requests until
+ * EAGAIN and calls the JS callback once per request, on the JS thread.
+ * Callback contract: cb(buf, len) per request; cb(null, 0) once when the filesystem
  * went away (ENODEV); cb(null, -errno) once on any other fatal read error. After the end call the
  * reader has stopped itself (fuseStopReader is then a no-op). */
 #include "common.h"
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,15 +272,11 @@ out:
 
 /* ---- readers ---- */
 
-enum { READER_POLL = 1, READER_THREAD = 2 };
-
 typedef struct reader {
-  int kind;
   napi_env env;
   int fd;
   size_t bufsize;
   int stopped;                 /* JS thread only */
-  /* poll reader */
   uv_poll_t poll;
   napi_ref cb;
   napi_async_context actx;
@@ -294,11 +287,6 @@ typedef struct reader {
   int back_to_back;            /* the last request came within 4 * spin_us of our previous reply */
   int64_t replied_ns;
   uv_loop_t *loop;
-  /* thread reader */
-  pthread_t thread;
-  int wake[2];                 /* pipe: a write wakes the thread to exit */
-  napi_threadsafe_function tsfn;
-  int joined;
   /* the JS handle's box (cleared when either side goes away) and the env cleanup hook */
   struct reader_box *box;
   int hook;
@@ -314,9 +302,6 @@ static void reader_detach(reader *r) {
   if (r->box) { r->box->r = NULL; r->box = NULL; }
   if (r->hook) { r->hook = 0; napi_remove_env_cleanup_hook(r->env, env_cleanup, r); }
 }
-
-/* message from the reader thread to JS */
-typedef struct { unsigned char *data; ssize_t len; } thread_msg;
 
 static void call_js(napi_env env, napi_value cb, napi_value recv, reader *r, napi_value buf, int64_t len) {
   napi_value args[2];
@@ -400,8 +385,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       /*
        * A caller that sends its requests back to back (a create: GETATTR, LOOKUP, CREATE, ...) sends
        * the next one within microseconds of our reply. Sleeping in poll() means a wake-up on
-       * another CPU for it (15-20 us on the paravirtualized machines we measured), so we first
-       * look for it for up to spin_us (measured: a round trip 45 -> 35 us). Only while requests do
+       * another CPU for it (costly on paravirtualized machines), so we first look for it for up to
+       * spin_us (docs/benchmarks.md, Design figures). Only while requests do
        * come back to back: a spin that found nothing is not repeated until they do again.
        */
       r->replied_ns = now_ns();
@@ -424,71 +409,6 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static void thread_reader_finish(reader *r) {
-  if (r->joined) return;
-  r->joined = 1;
-  char c = 1;
-  ssize_t w = write(r->wake[1], &c, 1);
-  (void)w;
-  pthread_join(r->thread, NULL);
-  close(r->wake[0]);
-  close(r->wake[1]);
-}
-
-static void *reader_thread(void *arg) {
-  reader *r = (reader *)arg;
-  struct pollfd p[2] = { { r->fd, POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
-  for (;;) {
-    int pr = poll(p, 2, -1);
-    if (pr < 0 && errno == EINTR) continue;
-    if (p[1].revents) break;                         /* asked to stop */
-    unsigned char *data = malloc(r->bufsize);
-    if (!data) break;
-    ssize_t n = read(r->fd, data, r->bufsize);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) { free(data); continue; }
-    thread_msg *m = malloc(sizeof *m);
-    if (!m) { free(data); break; }
-    int end = n < 0;
-    if (end) { m->len = errno == ENODEV ? 0 : -errno; free(data); m->data = NULL; }
-    else { m->data = data; m->len = n; }
-    if (napi_call_threadsafe_function(r->tsfn, m, napi_tsfn_blocking) != napi_ok) {
-      free(m->data); free(m);
-      break;
-    }
-    if (end) break;
-  }
-  napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
-  return NULL;
-}
-
-static void thread_call_js(napi_env env, napi_value cb, void *ctx, void *data) {
-  reader *r = (reader *)ctx;
-  thread_msg *m = (thread_msg *)data;
-  if (env == NULL || r->stopped) { free(m->data); free(m); return; }
-  napi_value buf, recv;
-  napi_get_global(env, &recv);
-  if (m->data) {
-    void *dst;
-    napi_create_buffer_copy(env, (size_t)m->len, m->data, &dst, &buf);
-  } else {
-    napi_get_null(env, &buf);
-    r->stopped = 1;
-  }
-  int64_t len = m->len;
-  free(m->data); free(m);
-  call_js(env, cb, recv, r, buf, len);
-}
-
-static void thread_tsfn_finalize(napi_env env, void *data, void *hint) {
-  (void)env; (void)hint;
-  reader *r = (reader *)data;
-  /* the thread has released the tsfn, so it is exiting or gone */
-  reader_detach(r);
-  thread_reader_finish(r);
-  if (r->actx) napi_async_destroy(env, r->actx);
-  free(r);
-}
-
 static void box_finalize(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   reader_box *box = (reader_box *)data;
@@ -497,16 +417,7 @@ static void box_finalize(napi_env env, void *data, void *hint) {
 }
 
 static void reader_stop(reader *r) {
-  if (r->kind == READER_POLL) {
-    poll_reader_release(r);
-  } else if (!r->stopped) {
-    r->stopped = 1;
-    if (r->box) { r->box->r = NULL; r->box = NULL; }
-    /* wakes the thread; it releases the tsfn, whose finalizer joins and frees */
-    char c = 1;
-    ssize_t w = write(r->wake[1], &c, 1);
-    (void)w;
-  }
+  poll_reader_release(r);
 }
 
 static void env_cleanup(void *arg) {
@@ -515,7 +426,7 @@ static void env_cleanup(void *arg) {
   reader_stop(r);
 }
 
-/* fuseStartReader(fd, bufSize, callback, mode) mode: 'copy' (default) | 'view' | 'thread' -> handle */
+/* fuseStartReader(fd, bufSize, callback, mode) mode: 'copy' (default) | 'view' -> handle */
 static LFS_FN(js_fuse_start_reader) {
   LFS_ARGS(4);
   int32_t fd; uint32_t bufsize;
@@ -529,9 +440,9 @@ static LFS_FN(js_fuse_start_reader) {
     size_t l;
     napi_get_value_string_utf8(env, argv[3], mode, sizeof mode, &l);
   }
-  int view = strcmp(mode, "view") == 0, thread = strcmp(mode, "thread") == 0;
-  if (!view && !thread && strcmp(mode, "copy") != 0) {
-    napi_throw_type_error(env, NULL, "mode must be 'copy', 'view' or 'thread'");
+  int view = strcmp(mode, "view") == 0;
+  if (!view && strcmp(mode, "copy") != 0) {
+    napi_throw_type_error(env, NULL, "mode must be 'copy' or 'view'");
     return NULL;
   }
   if (bufsize < 8192) bufsize = 8192;
@@ -544,52 +455,32 @@ static LFS_FN(js_fuse_start_reader) {
   napi_value name;
   napi_create_string_utf8(env, "layerfs:fuse-reader", NAPI_AUTO_LENGTH, &name);
 
-  if (thread) {
-    r->kind = READER_THREAD;
-    if (pipe2(r->wake, O_CLOEXEC) < 0) { int e = errno; free(r); free(box); return lfs_int(env, -e); }
-    napi_async_init(env, NULL, name, &r->actx);
-    if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, r, thread_tsfn_finalize, r,
-                                        thread_call_js, &r->tsfn) != napi_ok) {
-      close(r->wake[0]); close(r->wake[1]); free(r); free(box);
-      return NULL;
+  r->buf = malloc(bufsize);
+  if (!r->buf) { free(r); free(box); return lfs_int(env, -ENOMEM); }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  r->loop = loop;
+  /* LAYERFS_READER_SPIN=0 turns both off (the plain libuv-driven reader), N sets the spin in us */
+  const char *spin = getenv("LAYERFS_READER_SPIN");
+  r->spin_us = spin != NULL ? atol(spin) : 30;
+  int e = uv_poll_init(loop, &r->poll, fd);
+  if (e) { free(r->buf); free(r); free(box); return lfs_int(env, e); }
+  r->poll.data = r;
+  napi_create_reference(env, argv[2], 1, &r->cb);
+  napi_async_init(env, NULL, name, &r->actx);
+  if (view) {
+    /* the Buffer aliases r->buf; it is valid only during the callback (the next read overwrites it) */
+    napi_value vb;
+    if (napi_create_external_buffer(env, bufsize, r->buf, NULL, NULL, &vb) != napi_ok) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      poll_reader_release(r); free(box);
+      return lfs_int(env, -ENOTSUP);
     }
-    int e = pthread_create(&r->thread, NULL, reader_thread, r);
-    if (e) {
-      r->joined = 1;
-      close(r->wake[0]); close(r->wake[1]);
-      napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
-      free(box);
-      return lfs_int(env, -e);
-    }
-  } else {
-    r->kind = READER_POLL;
-    r->buf = malloc(bufsize);
-    if (!r->buf) { free(r); free(box); return lfs_int(env, -ENOMEM); }
-    uv_loop_t *loop;
-    napi_get_uv_event_loop(env, &loop);
-    r->loop = loop;
-    /* LAYERFS_READER_SPIN=0 turns both off (the plain libuv-driven reader), N sets the spin in us */
-    const char *spin = getenv("LAYERFS_READER_SPIN");
-    r->spin_us = spin != NULL ? atol(spin) : 30;
-    int e = uv_poll_init(loop, &r->poll, fd);
-    if (e) { free(r->buf); free(r); free(box); return lfs_int(env, e); }
-    r->poll.data = r;
-    napi_create_reference(env, argv[2], 1, &r->cb);
-    napi_async_init(env, NULL, name, &r->actx);
-    if (view) {
-      /* the Buffer aliases r->buf; it is valid only during the callback (the next read overwrites it) */
-      napi_value vb;
-      if (napi_create_external_buffer(env, bufsize, r->buf, NULL, NULL, &vb) != napi_ok) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(env, &exc);
-        poll_reader_release(r); free(box);
-        return lfs_int(env, -ENOTSUP);
-      }
-      napi_create_reference(env, vb, 1, &r->view);
-    }
-    e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, on_readable);
-    if (e) { poll_reader_release(r); free(box); return lfs_int(env, e); }
+    napi_create_reference(env, vb, 1, &r->view);
   }
+  e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, on_readable);
+  if (e) { poll_reader_release(r); free(box); return lfs_int(env, e); }
   napi_add_env_cleanup_hook(env, env_cleanup, r);
   r->hook = 1;
   r->box = box;

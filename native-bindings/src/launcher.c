@@ -4,7 +4,7 @@
  *
  * Container tools run `layerfs -o lowerdir=...,upperdir=...,workdir=... MERGED` and wait for it to
  * exit; it must exit 0 only once the mount answers, leaving the server in the background. Node
- * cannot fork, so a Node front process has to spawn a second Node (about 110 ms each here). This
+ * cannot fork, so a Node front process has to spawn a second Node (docs/benchmarks.md). This
  * program forks instead: the child becomes the server (setsid, exec node on dist/lib/cli/main.js
  * with LAYERFS_STATUS_FD=3), and this process waits on the status pipe:
  *   - "R" read: the mount is live and the server has let go of our stdio: exit 0;

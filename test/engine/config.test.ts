@@ -90,6 +90,18 @@ test('refuses unknown options and bad values by name', () => {
   expectConfigError(() => resolveConfig({ lower: [p('l1')], userxattr: 'yes' } as never), 'EINVAL', 'userxattr');
   expectConfigError(() => resolveConfig({ lower: [p('l1')], cache: { nodes: 0 } }), 'EINVAL', 'cache.nodes');
   expectConfigError(() => resolveConfig({ lower: 'l1' } as never), 'EINVAL', 'lower');
+  expectConfigError(() => resolveConfig({ lower: [p('l1')], cache: { nodez: 5 } } as never), 'EINVAL', 'unknown option "cache.nodez"');
+  expectConfigError(() => resolveConfig({ lower: [p('l1')], cache: 5 } as never), 'EINVAL', 'cache must be an object');
+  expectConfigError(() => resolveConfig({ lower: [p('l1')], 'cache.nodes': 5 } as never), 'EINVAL', 'unknown option "cache.nodes"');
+  expectConfigError(() => resolveConfig({ lower: [p('l1')], mountpoint: '' }), 'EINVAL', 'mountpoint must be a non-empty path');
+});
+
+test('defaults come from the options spine', () => {
+  const c = resolveConfig({ lower: [p('l1')] });
+  assert.equal(
+    { userxattr: c.userxattr, redirectFollow: c.redirectFollow, volatile: c.volatile, metacopy: c.metacopy, cache: c.cache },
+    { userxattr: false, redirectFollow: true, volatile: false, metacopy: true, cache: { nodes: 8192, dirIndexNames: 250_000, dirFds: 1024 } },
+  );
 });
 
 test.run();
