@@ -66,11 +66,11 @@ export class LatencyStats {
     return performance.now();
   }
 
-  /** Records one request of `opcode` that started at `startMs` (a `now()` value) and ended now. */
-  record(opcode: number, startMs: number): void {
+  /** Records one request of `opcode` that started at `startMs` (a `now()` value) and ended at `endMs` (now). */
+  record(opcode: number, startMs: number, endMs = performance.now()): void {
     let t = this.byOp.get(opcode);
     if (t === undefined) this.byOp.set(opcode, (t = new OpTimes()));
-    t.add((performance.now() - startMs) * 1000);
+    t.add((endMs - startMs) * 1000);
   }
 
   /** Per opcode name, the commonest first (`nameOf`: another transport's own operation numbers). */
