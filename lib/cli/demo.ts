@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Overlay } from '../engine';
 import * as sys from '../sys';
-import type { SampleLayers } from './sample-layers';
+import { convertOciMarkers, type SampleLayers } from './sample-layers';
 import { printTree } from './tree';
 
 /** Lines of `find`-like output for a real mounted tree, to compare with the engine's view. */
@@ -87,18 +87,3 @@ export async function runDemo(dir: string, make: (dir: string) => SampleLayers):
   return 1;
 }
 
-/** Rewrites OCI markers as the kernel's: `.wh.NAME` -> device 0/0 NAME, `.wh..wh..opq` -> opaque xattr. */
-function convertOciMarkers(dir: string): void {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.name === '.wh..wh..opq') {
-      fs.unlinkSync(p);
-      sys.setxattrat(sys.AT.FDCWD, dir, 'trusted.overlay.opaque', Buffer.from('y'));
-    } else if (e.name.startsWith('.wh.')) {
-      fs.unlinkSync(p);
-      sys.mknodat(sys.AT.FDCWD, path.join(dir, e.name.slice(4)), sys.S.IFCHR, sys.makedev(0, 0));
-    } else if (e.isDirectory()) {
-      convertOciMarkers(p);
-    }
-  }
-}

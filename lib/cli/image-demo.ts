@@ -13,7 +13,7 @@ import { Store } from '../image/store/store';
 import { hostPlatform } from '../image/platform';
 import { MediaType } from '../image/types';
 import * as sys from '../sys';
-import { writeSampleLayers } from './sample-layers';
+import { convertOciMarkers, writeSampleLayers } from './sample-layers';
 
 /** `PATH MODE CONTENT|TARGET` lines of a mounted or unpacked tree, sorted, for comparison. */
 export function listTree(root: string): string[] {
@@ -45,19 +45,6 @@ function printTree(root: string, print: (l: string) => void): number {
   return n;
 }
 
-/** Turns the sample layers' OCI markers into overlay ones, so each directory is an "upper". */
-function toOverlayForm(dir: string): void {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.name === '.wh..wh..opq') {
-      fs.unlinkSync(p);
-      sys.setxattrat(sys.AT.FDCWD, dir, 'trusted.overlay.opaque', Buffer.from('y'));
-    } else if (e.name.startsWith('.wh.')) {
-      fs.unlinkSync(p);
-      sys.mknodat(sys.AT.FDCWD, path.join(dir, e.name.slice(4)), sys.S.IFCHR, sys.makedev(0, 0));
-    } else if (e.isDirectory()) toOverlayForm(p);
-  }
-}
 
 /** The sample image as an OCI layout at `layout` (tag `sample`), its layers written by writeLayerDiff. */
 export async function writeSampleImage(work: string, layout: string): Promise<void> {
@@ -71,7 +58,7 @@ export async function writeSampleImage(work: string, layout: string): Promise<vo
   const descs = [];
   const diffIDs = [];
   for (const dir of [...layers.lower].reverse()) {
-    toOverlayForm(dir);
+    convertOciMarkers(dir); // each layer directory then reads as an upper
     const tmp = path.join(work, 'layer.tmp');
     const out = fs.createWriteStream(tmp);
     const closed = new Promise<void>((resolve) => out.once('close', () => resolve()));

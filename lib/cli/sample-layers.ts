@@ -48,3 +48,19 @@ export function writeSampleLayers(base: string): SampleLayers {
   write(app, 'var/cache/app.state', 'fresh\n');
   return { base, lower: [app, pkg, os] };
 }
+
+/** Rewrites OCI markers as the kernel's: `.wh.NAME` -> device 0/0 NAME, `.wh..wh..opq` -> opaque xattr. */
+export function convertOciMarkers(dir: string): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.name === '.wh..wh..opq') {
+      fs.unlinkSync(p);
+      sys.setxattrat(sys.AT.FDCWD, dir, 'trusted.overlay.opaque', Buffer.from('y'));
+    } else if (e.name.startsWith('.wh.')) {
+      fs.unlinkSync(p);
+      sys.mknodat(sys.AT.FDCWD, path.join(dir, e.name.slice(4)), sys.S.IFCHR, sys.makedev(0, 0));
+    } else if (e.isDirectory()) {
+      convertOciMarkers(p);
+    }
+  }
+}

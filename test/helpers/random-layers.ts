@@ -1,16 +1,8 @@
 import type { Item, LayerSpec } from './layers';
+// mulberry32, the seeded generator the bench's layers use: the same seed always builds the same layers
+import { rng } from '../../lib/bench/layers';
 
-/** mulberry32: small, fast, seeded; the same seed always builds the same layers. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export interface GenOptions {
   layers: number;

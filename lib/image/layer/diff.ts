@@ -11,8 +11,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { PassThrough, type Writable } from 'node:stream';
 import * as sys from '../../sys';
-import { O, S, SEEK } from '../../sys';
+import { O, S } from '../../sys';
 import { Overlay } from '../../engine';
+import { dataSegments } from '../../engine/copy-data';
 import type { Digest } from '../types';
 import { compress, type Compression } from './compression';
 import { LayerError } from './errors';
@@ -63,22 +64,24 @@ function marker(names: string[], get: (n: string) => Buffer | null, what: string
   return null;
 }
 
-/** Data runs of an open file from SEEK_DATA/SEEK_HOLE, or null when it has no holes. */
-function dataRuns(fd: number, size: number): SparseSegment[] | null {
-  const runs: SparseSegment[] = [];
-  let pos = 0;
-  while (pos < size) {
-    let start: number;
-    try {
-      start = sys.lseek(fd, pos, SEEK.DATA);
-    } catch (err) {
-      if ((err as sys.SysError).code === 'ENXIO') break;
-      throw err;
+/** Visits every object but directories below the directory `fd` (links not followed), depth first. */
+function walkFiles(fd: number, rel: string, visit: (dirFd: number, name: string, rel: string, type: number, ino: number) => void): void {
+  const list = sys.readdir(fd);
+  for (let i = 0; i < list.names.length; i++) {
+    const name = list.names[i];
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    if (list.types[i] === sys.DT.DIR) {
+      const sub = sys.openat(fd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+      try { walkFiles(sub, childRel, visit); } finally { sys.close(sub); }
+    } else {
+      visit(fd, name, childRel, list.types[i], list.inos[i]);
     }
-    const end = Math.min(sys.lseek(fd, start, SEEK.HOLE), size);
-    runs.push({ offset: start, length: end - start });
-    pos = end;
   }
+}
+
+/** Data runs of an open file (the engine's SEEK_DATA/SEEK_HOLE walk), or null when it has no holes. */
+function dataRuns(fd: number, size: number): SparseSegment[] | null {
+  const runs = dataSegments(fd, size).map(([offset, length]) => ({ offset, length }));
   const data = runs.reduce((n, r) => n + r.length, 0);
   return data === size ? null : runs;
 }
@@ -134,49 +137,31 @@ class DiffWalker {
    */
   findLowerNames(): void {
     const copied: { rel: string; st: sys.Stat; layer: number; ino: number }[] = [];
-    const scan = (fd: number, rel: string): void => {
-      const list = sys.readdir(fd);
-      for (let i = 0; i < list.names.length; i++) {
-        const name = list.names[i];
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        if (list.types[i] === sys.DT.DIR) {
-          const sub = sys.openat(fd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
-          try { scan(sub, childRel); } finally { sys.close(sub); }
-          continue;
-        }
-        if (list.types[i] !== sys.DT.REG) continue;
-        const st = sys.statx(fd, name);
-        if (st.nlink < 2) continue;
-        const names = sys.listxattrat(fd, name);
-        if (marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.nlink') === null) continue;
-        const saved = Number(marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.ino')?.toString('latin1'));
-        if (!Number.isSafeInteger(saved) || saved < LAYER_SHIFT) continue;
-        const layer = Math.floor(saved / LAYER_SHIFT) - 1;
-        if (layer >= 0 && layer < this.opts.lower.length) copied.push({ rel: childRel, st, layer, ino: saved % LAYER_SHIFT });
-      }
-    };
-    scan(this.upperFd, '');
+    walkFiles(this.upperFd, '', (fd, name, childRel, type) => {
+      if (type !== sys.DT.REG) return;
+      const st = sys.statx(fd, name);
+      if (st.nlink < 2) return;
+      const names = sys.listxattrat(fd, name);
+      if (marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.nlink') === null) return;
+      const saved = Number(marker(names, (n) => sys.getxattrat(fd, name, n), 'layerfs.ino')?.toString('latin1'));
+      if (!Number.isSafeInteger(saved) || saved < LAYER_SHIFT) return;
+      const layer = Math.floor(saved / LAYER_SHIFT) - 1;
+      if (layer >= 0 && layer < this.opts.lower.length) copied.push({ rel: childRel, st, layer, ino: saved % LAYER_SHIFT });
+    });
     if (copied.length === 0) return;
     for (let layer = 0; layer < this.opts.lower.length; layer++) {
       const wanted = new Map(copied.filter((c) => c.layer === layer).map((c) => [c.ino, c]));
       if (wanted.size === 0) continue;
       const hits: { rel: string; c: (typeof copied)[number] }[] = [];
       const root = sys.openat(sys.AT.FDCWD, this.opts.lower[layer], O.RDONLY | O.DIRECTORY);
-      const find = (fd: number, rel: string): void => {
-        const list = sys.readdir(fd);
-        for (let i = 0; i < list.names.length; i++) {
-          const name = list.names[i];
-          const childRel = rel === '' ? name : `${rel}/${name}`;
-          if (list.types[i] === sys.DT.DIR) {
-            const sub = sys.openat(fd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
-            try { find(sub, childRel); } finally { sys.close(sub); }
-          } else {
-            const c = wanted.get(list.inos[i]);
-            if (c !== undefined) hits.push({ rel: childRel, c });
-          }
-        }
-      };
-      try { find(root, ''); } finally { sys.close(root); }
+      try {
+        walkFiles(root, '', (_fd, _name, childRel, _type, ino) => {
+          const c = wanted.get(ino);
+          if (c !== undefined) hits.push({ rel: childRel, c });
+        });
+      } finally {
+        sys.close(root);
+      }
       const ov = this.merged();
       for (const { rel, c } of hits) {
         // still that lower file in the merged view (not whited out, replaced or hidden)?
