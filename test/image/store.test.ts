@@ -118,6 +118,21 @@ test('leftovers of a killed process are removed by the next open; live ones are 
   store.close();
 });
 
+test('a work area killed before it was locked (.new-PID-...) goes at the next open once its pid is dead', async () => {
+  const root = path.join(dir, 's3b');
+  const store = await Store.open({ root });
+  const exited = spawn(process.execPath, ['-e', '0']);
+  const deadPid = await new Promise<number>((r) => exited.on('exit', () => r(exited.pid!)));
+  const dead = `.new-${deadPid}-0123456789ab`;
+  const mine = `.new-${process.pid}-0123456789ab`; // its creator is alive (and may lock it next)
+  for (const n of [dead, mine]) fs.mkdirSync(path.join(store.layout.tmpDir, n));
+  const other = await Store.open({ root });
+  assert.equal(fs.readdirSync(store.layout.tmpDir), [mine]);
+  fs.rmdirSync(path.join(store.layout.tmpDir, mine));
+  other.close();
+  store.close();
+});
+
 test('two concurrent imports of images sharing layers, in two processes', async () => {
   const root = path.join(dir, 's4');
   const script = (tag: string) => `require(${JSON.stringify(path.join(__dirname, '../../lib/image'))}).Store.open({root:${JSON.stringify(root)}}).then(s=>s.import(${JSON.stringify(`oci:${layout}:${tag}`)}, ${JSON.stringify(tag)})).then(()=>process.exit(0),e=>{console.error(e.message);process.exit(1)})`;

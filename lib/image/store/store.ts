@@ -103,9 +103,12 @@ export class Store {
     for (const name of fs.readdirSync(this.layout.tmpDir)) {
       const p = path.join(this.layout.tmpDir, name);
       if (name.startsWith('.new-')) {
-        // being created (locked only once renamed): a minute old means its creator died
+        // being created (locked only once renamed): gone when its creator (the pid in its name) is
+        // dead, or a minute old (a reused pid)
         try {
-          if (Date.now() - fs.lstatSync(p).mtimeMs > 60_000) fs.rmSync(p, { recursive: true, force: true });
+          if (!processAlive(Number(name.slice(5).split('-')[0])) || Date.now() - fs.lstatSync(p).mtimeMs > 60_000) {
+            fs.rmSync(p, { recursive: true, force: true });
+          }
         } catch {
           /* gone */
         }
@@ -610,5 +613,16 @@ export class Store {
     const users = new Map<Digest, number>();
     for (const img of Object.values(this.readImages().images)) for (const d of new Set(img.layers.map((l) => l.diffID))) users.set(d, (users.get(d) ?? 0) + 1);
     return users;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true; // not a name we made: leave it to the age rule
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
