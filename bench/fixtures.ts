@@ -178,3 +178,48 @@ function mountpoints(dir: string): () => string {
     return p;
   };
 }
+
+export interface TreeLower {
+  /** The one lower layer. */
+  layer: string;
+  /** Directories under /tree, in walk order, each holding `perDir` files. */
+  dirs: string[];
+  perDir: number;
+  /** Directories under /ren (a few files each), for rename workloads. */
+  renameDirs: string[];
+}
+
+/** Where generated lowers are kept between runs (LAYERFS_BENCH_CACHE overrides: tests use a temp dir). */
+export function benchCache(): string {
+  return process.env.LAYERFS_BENCH_CACHE ?? '/var/tmp/layerfs-bench';
+}
+
+/**
+ * A lower layer of `files` empty files in /tree/dNNNN (`perDir` each) and `renameDirs` directories
+ * /ren/rNNN of 4 files each. Generated once into benchCache() and reused: a `complete` marker beside
+ * the layer is written last, so an interrupted generation is started again.
+ */
+export function cachedTreeLower(files: number, perDir: number, renameDirs: number, log: (msg: string) => void = () => undefined): TreeLower {
+  const dir = path.join(benchCache(), `tree-v1-${files}-${perDir}-${renameDirs}`);
+  const layer = path.join(dir, 'layer');
+  const pad = (i: number, w: number) => String(i).padStart(w, '0');
+  const dirs = Array.from({ length: Math.ceil(files / perDir) }, (_, i) => `/tree/d${pad(i, 4)}`);
+  const ren = Array.from({ length: renameDirs }, (_, i) => `/ren/r${pad(i, 3)}`);
+  const marker = path.join(dir, 'complete');
+  if (!fs.existsSync(marker)) {
+    log(`generating a lower of ${files} files in ${layer} (once; kept for later runs)`);
+    removeTree(dir);
+    fs.mkdirSync(layer, { recursive: true });
+    let left = files;
+    for (const d of dirs) {
+      fs.mkdirSync(path.join(layer, d), { recursive: true });
+      for (let i = 0; i < perDir && left > 0; i++, left--) fs.closeSync(fs.openSync(path.join(layer, d, `f${pad(i, 5)}`), 'w'));
+    }
+    for (const d of ren) {
+      fs.mkdirSync(path.join(layer, d), { recursive: true });
+      for (const f of ['a', 'b', 'c', 'd']) fs.writeFileSync(path.join(layer, d, f), f);
+    }
+    fs.writeFileSync(marker, `${new Date().toISOString()}\n`);
+  }
+  return { layer, dirs, perDir, renameDirs: ren };
+}

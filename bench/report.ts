@@ -15,17 +15,27 @@ export function formatOps(ops: number): string {
   return ops.toFixed(ops < 10 ? 2 : 0);
 }
 
-const cell = (m: Measure | null) => (m ? formatTime(m.median_us) : '-');
+function formatValue(v: number, unit: Row['unit']): string {
+  if (unit === undefined) return formatTime(v);
+  if (!Number.isFinite(v)) return '-';
+  return unit === 'MiB' ? `${v.toFixed(1)} MiB` : `${v.toFixed(0)} B`;
+}
 
-/** The results as a markdown table (medians per operation), then the derived ratios. */
+const cell = (m: Measure | null, unit?: Row['unit'], peer?: string) =>
+  (m ? formatValue(m.median_us, unit) + (peer ? ` (${peer})` : '') : '-');
+
+/**
+ * The results as a markdown table (medians per operation, or of the row's unit), then the derived
+ * ratios. A row measured against another peer than the kernel names it in the kernel column.
+ */
 export function renderMarkdown(rows: Row[], ratios: Ratio[]): string {
   const header = ['workload', 'layerfs', 'kernel', 'layerfs/kernel', 'layerfs ops/s', 'samples (layerfs/kernel)'];
   const body = rows.map((r) => [
     r.workload,
-    cell(r.layerfs),
-    cell(r.kernel),
+    cell(r.layerfs, r.unit),
+    cell(r.kernel, r.unit, r.peer),
     r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
-    formatOps(r.layerfs.ops_per_sec),
+    r.unit === undefined ? formatOps(r.layerfs.ops_per_sec) : '-',
     `${r.layerfs.samples}/${r.kernel ? r.kernel.samples : '-'}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));

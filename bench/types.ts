@@ -17,6 +17,10 @@ export interface Row {
   /** layerfs median / kernel median (> 1: layerfs slower). */
   ratio: number | null;
   note?: string;
+  /** When set, the Measures hold this unit (MiB, bytes) in their *_us fields instead of microseconds. */
+  unit?: 'MiB' | 'B';
+  /** What the second column measured when it is not kernel overlayfs (e.g. 'fuse-overlayfs'). */
+  peer?: string;
 }
 
 /** A derived figure, e.g. warm lookup at 500 layers over warm lookup at 1 layer. */

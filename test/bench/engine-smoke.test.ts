@@ -16,7 +16,7 @@ function checkMeasure(m: Measure, where: string): void {
 test('workload filter selects by prefix and rejects unknown names', () => {
   assert.equal(selectWorkloads([]), ['lookup', 'readdir', 'copyup', 'request-path']);
   assert.equal(selectWorkloads(['read']), ['readdir']);
-  assert.equal(selectWorkloads(['all']), ['lookup', 'readdir', 'copyup', 'request-path']);
+  assert.equal(selectWorkloads(['all']), ['lookup', 'readdir', 'copyup', 'request-path', 'mount-rss']);
   assert.throws(() => selectWorkloads(['nope']), /unknown workload/);
 });
 
