@@ -194,32 +194,70 @@ export function benchCache(): string {
   return process.env.LAYERFS_BENCH_CACHE ?? '/var/tmp/layerfs-bench';
 }
 
+/** Whether process `pid` is alive (EPERM: alive, not ours). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes entries of `dir` named `<prefix><PID>-...` or `<prefix><PID>` whose process is dead (a run
+ * that was killed): never another live run's, never one with a mount below it.
+ */
+export function removeStale(dir: string, prefix: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) safeRemove(path.join(dir, name));
+  }
+}
+
 /**
  * A lower layer of `files` empty files in /tree/dNNNN (`perDir` each) and `renameDirs` directories
- * /ren/rNNN of 4 files each. Generated once into benchCache() and reused: a `complete` marker beside
- * the layer is written last, so an interrupted generation is started again.
+ * /ren/rNNN of 4 files each. Generated once into benchCache() and reused: built under a name of
+ * this process and renamed into place when complete, so an interrupted or concurrent generation
+ * never leaves a partial lower where another run would take it.
  */
 export function cachedTreeLower(files: number, perDir: number, renameDirs: number, log: (msg: string) => void = () => undefined): TreeLower {
-  const dir = path.join(benchCache(), `tree-v1-${files}-${perDir}-${renameDirs}`);
+  const name = `tree-v1-${files}-${perDir}-${renameDirs}`;
+  const dir = path.join(benchCache(), name);
   const layer = path.join(dir, 'layer');
   const pad = (i: number, w: number) => String(i).padStart(w, '0');
   const dirs = Array.from({ length: Math.ceil(files / perDir) }, (_, i) => `/tree/d${pad(i, 4)}`);
   const ren = Array.from({ length: renameDirs }, (_, i) => `/ren/r${pad(i, 3)}`);
-  const marker = path.join(dir, 'complete');
-  if (!fs.existsSync(marker)) {
+  if (!fs.existsSync(dir)) {
+    removeStale(benchCache(), `${name}.new-`);
+    const tmp = path.join(benchCache(), `${name}.new-${process.pid}`);
+    const tmpLayer = path.join(tmp, 'layer');
     log(`generating a lower of ${files} files in ${layer} (once; kept for later runs)`);
-    removeTree(dir);
-    fs.mkdirSync(layer, { recursive: true });
+    removeTree(tmp);
+    fs.mkdirSync(tmpLayer, { recursive: true });
     let left = files;
     for (const d of dirs) {
-      fs.mkdirSync(path.join(layer, d), { recursive: true });
-      for (let i = 0; i < perDir && left > 0; i++, left--) fs.closeSync(fs.openSync(path.join(layer, d, `f${pad(i, 5)}`), 'w'));
+      fs.mkdirSync(path.join(tmpLayer, d), { recursive: true });
+      for (let i = 0; i < perDir && left > 0; i++, left--) fs.closeSync(fs.openSync(path.join(tmpLayer, d, `f${pad(i, 5)}`), 'w'));
     }
     for (const d of ren) {
-      fs.mkdirSync(path.join(layer, d), { recursive: true });
-      for (const f of ['a', 'b', 'c', 'd']) fs.writeFileSync(path.join(layer, d, f), f);
+      fs.mkdirSync(path.join(tmpLayer, d), { recursive: true });
+      for (const f of ['a', 'b', 'c', 'd']) fs.writeFileSync(path.join(tmpLayer, d, f), f);
     }
-    fs.writeFileSync(marker, `${new Date().toISOString()}\n`);
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      removeTree(tmp);
+      // Another run put its copy in place first: use that one.
+      if (!fs.existsSync(layer)) throw err;
+    }
   }
   return { layer, dirs, perDir, renameDirs: ren };
 }

@@ -16,7 +16,7 @@ import { chooseImpls } from '../lib/bench/impls';
 import { freshStack, mountImpl, probeKernelOverlay } from '../lib/bench/mounts';
 import { removeDir } from '../lib/bench/system';
 import type { ImplSpec } from '../lib/bench/types';
-import { benchCache, cachedTreeLower, TreeLower } from './fixtures';
+import { benchCache, cachedTreeLower, removeStale, TreeLower } from './fixtures';
 import { median, summarise } from './measure';
 import { makeRow, Ratio, Row, WorkloadOptions, WorkloadResult } from './types';
 
@@ -160,7 +160,8 @@ async function impls(opts: WorkloadOptions, scratch: string): Promise<ImplSpec[]
 export async function runMountRss(opts: WorkloadOptions): Promise<WorkloadResult> {
   const sz = mountRssSizes(opts.quick);
   const lower = cachedTreeLower(sz.files, sz.perDir, sz.renameDirs, (m) => opts.log(`mount-rss: ${m}`));
-  const scratch = fs.mkdtempSync(path.join(benchCache(), 'mount-rss-scratch-'));
+  removeStale(benchCache(), 'mount-rss-scratch-');
+  const scratch = fs.mkdtempSync(path.join(benchCache(), `mount-rss-scratch-${process.pid}-`));
   const samples: RssSample[] = [];
   let chosen: ImplSpec[];
   try {

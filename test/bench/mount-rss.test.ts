@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { cachedTreeLower, removeStale } from '../../bench/fixtures';
 import type { Measure } from '../../bench/measure';
 import { mountRssSizes, report, RssSample } from '../../bench/mount-rss';
 import { renderMarkdown } from '../../bench/report';
@@ -61,6 +63,28 @@ test('mount-rss report: rows, ratios and the markdown table from samples (layerf
   const table = renderMarkdown(res.rows, res.ratios);
   assert.match(table, /\| 52\.0 MiB \|/);
   assert.match(table, /\| 295 µs /);
+});
+
+test('cached lower: generated once, renamed into place; leftovers of dead runs removed, live ones kept', () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-mount-rss-'));
+  const saved = process.env.LAYERFS_BENCH_CACHE;
+  process.env.LAYERFS_BENCH_CACHE = cache;
+  try {
+    const dead = spawnSync('true').pid!;
+    for (const n of [`mount-rss-scratch-${dead}-a`, `mount-rss-scratch-${process.pid}-b`, `tree-v1-30-10-2.new-${dead}`]) fs.mkdirSync(path.join(cache, n));
+    removeStale(cache, 'mount-rss-scratch-');
+    const lower = cachedTreeLower(30, 10, 2);
+    assert.equal(fs.readdirSync(cache).sort(), [`mount-rss-scratch-${process.pid}-b`, 'tree-v1-30-10-2']);
+    assert.equal(lower.dirs, ['/tree/d0000', '/tree/d0001', '/tree/d0002']);
+    assert.is(fs.readdirSync(lower.layer + '/tree/d0002').length, 10);
+    assert.equal(fs.readdirSync(lower.layer + lower.renameDirs[1]).sort(), ['a', 'b', 'c', 'd']);
+    fs.writeFileSync(path.join(lower.layer, 'kept'), '');
+    assert.ok(fs.existsSync(path.join(cachedTreeLower(30, 10, 2).layer, 'kept')), 'reused, not generated again');
+  } finally {
+    if (saved === undefined) delete process.env.LAYERFS_BENCH_CACHE;
+    else process.env.LAYERFS_BENCH_CACHE = saved;
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 testIf(test, missing('root', '/dev/fuse'))('mount-rss --quick runs mounted (layerfs, fuse-overlayfs and kernel where present) and gives well-formed rows', async () => {
