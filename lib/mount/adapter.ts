@@ -5,6 +5,7 @@ import type { FuseContext, FuseOperations } from '../fuse';
 import * as sys from '../sys';
 import { NO_ATTR } from './attr';
 import { IdMap } from './idmap';
+import { servedFlags } from './io-mode';
 import { Listings } from './listings';
 import { NOTHING_NEGOTIATED, type Negotiated } from './negotiated';
 import { NodeFiles } from './node-files';
@@ -198,22 +199,6 @@ export class OverlayFuseOps implements FuseOperations {
     return this.attrOut(path, a.nodeid);
   }
 
-  /**
-   * Open flags for our own descriptor. Under the writeback cache the kernel reads the pages it
-   * partly writes (even through a write-only open) and places appends itself, sending explicit
-   * offsets: so read-write, and no O_APPEND (which would send every write to the end).
-   */
-  private servedFlags(flags: number): number {
-    const { O } = sys;
-    // Our descriptor never needs O_DIRECT: passthrough does direct I/O with the caller's flags, and
-    // served I/O goes through our own buffers, which O_DIRECT would want aligned (EINVAL otherwise).
-    const plain = flags & ~O.DIRECT;
-    if (!this.granted.writebackCache) return plain;
-    let f = plain & ~O.APPEND;
-    if ((f & (O.RDONLY | O.WRONLY | O.RDWR)) === O.WRONLY) f = (f & ~O.WRONLY) | O.RDWR;
-    return f;
-  }
-
   /** The umask for the engine to apply: the kernel's, when it did not apply it (FUSE_DONT_MASK). */
   private umask(umask: number): number | undefined {
     return this.granted.unmaskedModes ? umask : undefined;
@@ -340,7 +325,7 @@ export class OverlayFuseOps implements FuseOperations {
   open(ctx: FuseContext, a: fuse.OpenIn): fuse.OpenOut | Promise<fuse.OpenOut> {
     if (this.granted.kernelOpens) throw NO_OPEN;
     const path = this.path(a.nodeid);
-    const flags = this.servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL));
+    const flags = servedFlags(a.flags & ~(sys.O.CREAT | sys.O.EXCL), this.granted.writebackCache);
     if (wantsWrite(flags) || (a.openFlags & fuse.OPEN_KILL_SUIDGID) !== 0) return this.openForWrite(ctx, a, path, flags);
     // A read-only open copies nothing up: answered synchronously (most opens are these).
     return this.register(this.unparked(a.nodeid, flags, path) ?? this.files.withRoomSync(() => this.ov.openRead(path, flags)), a.nodeid);
@@ -365,7 +350,7 @@ export class OverlayFuseOps implements FuseOperations {
 
   async create(ctx: FuseContext, a: fuse.CreateIn): Promise<fuse.FuseEntry & fuse.OpenOut> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const handle = await this.ov.create(path, a.mode & 0o7777, this.servedFlags(a.flags), this.policy.creator(ctx, this.umask(a.umask)));
+    const handle = await this.ov.create(path, a.mode & 0o7777, servedFlags(a.flags, this.granted.writebackCache), this.policy.creator(ctx, this.umask(a.umask)));
     await this.policy.recordNew(path, ctx, a.mode);
     const entry = this.entry(path);
     try {

@@ -13,6 +13,7 @@
  *     read fastest there).
  */
 import type { FileHandle } from '../engine';
+import * as sys from '../sys';
 
 /** Hands open files to the kernel (FUSE passthrough): their reads and writes then skip us. */
 export interface Passthrough {
@@ -30,6 +31,23 @@ export interface Backing {
 
 /** Read-only opens of files up to this size are served through the page cache, larger ones passed through. */
 export const SERVED_READ_MAX = 1 << 20;
+
+/**
+ * Open flags for our own descriptor of a file the kernel opens with `flags`. Under the writeback
+ * cache the kernel reads the pages it partly writes (even through a write-only open) and places
+ * appends itself, sending explicit offsets: so read-write, and no O_APPEND (which would send every
+ * write to the end).
+ */
+export function servedFlags(flags: number, writebackCache: boolean): number {
+  const { O } = sys;
+  // Our descriptor never needs O_DIRECT: passthrough does direct I/O with the caller's flags, and
+  // served I/O goes through our own buffers, which O_DIRECT would want aligned (EINVAL otherwise).
+  const plain = flags & ~O.DIRECT;
+  if (!writebackCache) return plain;
+  let f = plain & ~O.APPEND;
+  if ((f & (O.RDONLY | O.WRONLY | O.RDWR)) === O.WRONLY) f = (f & ~O.WRONLY) | O.RDWR;
+  return f;
+}
 
 export class IoModes {
   private kernel: Passthrough | null = null;

@@ -2,7 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FileHandle } from '../../lib/engine';
-import { IoModes, SERVED_READ_MAX } from '../../lib/mount/io-mode';
+import { IoModes, SERVED_READ_MAX, servedFlags } from '../../lib/mount/io-mode';
+import { O } from '../../lib/sys';
 
 /** A stand-in handle: IoModes looks at its size, descriptor and identity, and closes it on refusal. */
 function handle(size = 100, ino = 7): FileHandle & { shut: boolean } {
@@ -63,6 +64,13 @@ test('a backing the kernel dropped already closes quietly', () => {
   const m = new IoModes();
   m.use({ open: () => 1, close: () => { throw new Error('ENOTCONN'); } });
   m.closeBacking(1);
+});
+
+test('our descriptor\'s flags: never O_DIRECT; under the writeback cache read-write and without O_APPEND', () => {
+  assert.is(servedFlags(O.WRONLY | O.DIRECT | O.APPEND, false), O.WRONLY | O.APPEND);
+  assert.is(servedFlags(O.WRONLY | O.APPEND, true), O.RDWR);
+  assert.is(servedFlags(O.RDONLY, true), O.RDONLY);
+  assert.is(servedFlags(O.RDWR | O.TRUNC, true), O.RDWR | O.TRUNC);
 });
 
 test.run();
