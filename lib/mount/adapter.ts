@@ -10,7 +10,7 @@ import { Listings } from './listings';
 import { NOTHING_NEGOTIATED, type Negotiated } from './negotiated';
 import { NodeFiles } from './node-files';
 import { NodeTable, ROOT_ID } from './node-table';
-import { OpenFiles, type OpenFile, type Passthrough } from './open-files';
+import { OpenFiles, type OpenFile } from './open-files';
 import { StatOverride } from './override-stat';
 import { EdgePolicy } from './policy';
 import * as setid from './setid';
@@ -59,10 +59,6 @@ export class OverlayFuseOps implements FuseOperations {
   negotiated(init: Negotiated): void {
     this.granted = init;
     this.files.usePassthrough(init.passthrough);
-  }
-
-  get passthrough(): Passthrough | null {
-    return this.files.passthrough;
   }
 
   // --- node ids -> paths and engine nodes (NodeTable) ---

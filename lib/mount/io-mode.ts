@@ -64,10 +64,6 @@ export class IoModes {
     this.kernel = kernel;
   }
 
-  get passthrough(): Passthrough | null {
-    return this.kernel;
-  }
-
   /**
    * The backing id for an open of `nodeid` (0: served). `open`: the node is open already, with
    * `backing` (null: served). `passthrough` false: served unless the node is open in passthrough

@@ -42,10 +42,6 @@ export class OpenFiles {
   /** The data of the last served read, until its reply is written. */
   private readBuf = Buffer.alloc(0);
 
-  get passthrough(): Passthrough | null {
-    return this.modes.passthrough;
-  }
-
   /** The kernel's passthrough, once INIT granted it (null: every open served). */
   usePassthrough(p: Passthrough | null): void {
     this.modes.use(p);
