@@ -1,28 +1,16 @@
 /**
- * Open regular files of a mount and how the kernel does their I/O: kernel passthrough (reads and
- * writes go to a backing file and skip us) or served (READ and WRITE requests, through the inode's
- * page cache). The kernel keeps one mode per inode while it is open (mixing them fails the open
- * with EIO), so the choice is made per node id:
- *
- *   - opens join the mode the node is open in already;
- *   - a small file opened read-only again (it was opened before) is served with FOPEN_KEEP_CACHE:
- *     its data comes in READs once, then every open of it reads the page cache, and there is no
- *     passthrough read to invalidate its atime (which costs a GETATTR at the next fstat): an open
- *     + read + fstat of /etc/passwd or of a library costs one round trip instead of two;
- *   - everything else goes through passthrough when the kernel offers it (a file read once is
- *     read fastest there).
+ * The open regular files of a mount, by file handle and by node: how each does its I/O
+ * (lib/mount/io-mode.ts), which file a served open reads after a copy-up, and what a release
+ * parks (lib/mount/parked.ts). Served reads and writes are made here, on the thread.
  */
-import * as fs from 'node:fs';
-import { LruMap, wantsWrite, type FileHandle } from '../engine';
+import { wantsWrite, type FileHandle } from '../engine';
 import type { OpenOut } from '../fuse';
 import { FOPEN } from '../fuse/protocol';
 import * as sys from '../sys';
+import { IoModes, type Backing, type Passthrough } from './io-mode';
+import { ParkedHandles } from './parked';
 
-/** Hands open files to the kernel (FUSE passthrough): their reads and writes then skip us. */
-export interface Passthrough {
-  open(fd: number): number;
-  close(id: number): void;
-}
+export type { Passthrough } from './io-mode';
 
 export interface OpenFile {
   handle: FileHandle;
@@ -33,88 +21,41 @@ export interface OpenFile {
   nodeid: number;
 }
 
-/** Read-only opens of files up to this size are served through the page cache, larger ones passed through. */
-const SERVED_READ_MAX = 1 << 20;
-
 /** The open files of one node id. */
 interface NodeOpens {
   files: Set<OpenFile>;
-  /** Passthrough: the kernel wants one backing, shared, for every open of an inode. */
-  backing: { id: number; dev: number; ino: number; refs: number } | null;
+  backing: Backing | null;
   /** Served: a handle on the upper file, once one is open (the object was copied up meanwhile). */
   upper: FileHandle | null;
   /** Handles released while `upper` still served others (closed with the last open). */
   retired: FileHandle[];
 }
 
-/**
- * Parked read-only handles per mount (`parkedLower`, `parkedUpper`): at most an eighth of the
- * process's descriptor limit between them (a server may hold several mounts).
- */
-const PARKED_LOWER_MAX = Math.max(8, Math.min(512, Math.floor(descriptorLimit() / 8) - 64));
-const PARKED_UPPER_MAX = 64;
-/** Node files (kernel opens) kept open per mount, as many as parked lower handles. */
-const NODE_FILES_MAX = PARKED_LOWER_MAX;
-
-/** The soft RLIMIT_NOFILE of this process (Node has no getrlimit): 1024 when it cannot be read. */
-function descriptorLimit(): number {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-    if (m !== null) return m[1] === 'unlimited' ? 1 << 20 : Number(m[1]);
-  } catch {
-    /* not Linux's /proc */
-  }
-  return 1024;
-}
-
-const outOfDescriptors = (err: unknown) => {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-};
-
-/** A parked handle pushed out of its cache (or cleared) is closed; one taken out to serve an open is not. */
-const closeParkedHandle = (h: FileHandle): void => h.close();
-
 const readable = (h: FileHandle) => (h.flags & sys.O.ACCMODE) !== sys.O.WRONLY;
 
 export class OpenFiles {
   private readonly files = new Map<number, OpenFile>();
   private readonly byNode = new Map<number, NodeOpens>();
-  /**
-   * Nodes whose file was written through passthrough: the kernel's page cache of the inode may
-   * hold what a served open read before, so their next served open must drop it (no KEEP_CACHE).
-   */
-  private readonly stalePages = new Set<number>();
-  /** Nodes opened before (while the kernel knows them): opened again, they are worth caching. */
-  private readonly openedBefore = new Set<number>();
-  /**
-   * Read-only handles whose last open was released, by node id, to serve the next open of the
-   * node without an open and a close of the layer file (and a path walk): the
-   * loader opening the same libraries for every process, nss reading /etc/passwd for every name
-   * looked up, dpkg reading every package's file list and the locale files on every run (hundreds
-   * of files). Handles on lower files are many: the layers never change and nothing of them is ever
-   * deleted. Handles on upper files are few: an upper file unlinked while one is parked keeps its
-   * blocks until the handle goes.
-   */
-  private readonly parkedLower = new LruMap<number, FileHandle>(PARKED_LOWER_MAX, closeParkedHandle);
-  private readonly parkedUpper = new LruMap<number, FileHandle>(PARKED_UPPER_MAX, closeParkedHandle);
-  /**
-   * Kernel opens (no OPEN round trips): each node's own open files, by node id, the least recently
-   * used node first; per node newest first. The newest serves the node's READs and WRITEs; older
-   * ones (a lower file's, before a copy-up) may still be in use by a job off this thread, so they are
-   * closed with the node's. Bounded (NODE_FILES_MAX): the kernel keeps inodes for as long as it
-   * likes, and a node whose file was closed opens it again at its next read. Nodes that lost their
-   * name are `pinned`: their file is the only way left to their data.
-   */
-  private readonly nodeFiles = new Map<number, number[]>();
-  private readonly pinned = new Set<number>();
+  private readonly modes = new IoModes();
+  readonly parked = new ParkedHandles();
   private nextFh = 1;
-  passthrough: Passthrough | null = null;
+  /** The data of the last served read, until its reply is written. */
+  private readBuf = Buffer.alloc(0);
+
+  /** The kernel's passthrough, once INIT granted it (null: every open served). */
+  usePassthrough(p: Passthrough | null): void {
+    this.modes.use(p);
+  }
 
   get(fh: number): OpenFile {
     const f = this.files.get(fh);
     if (f === undefined) throw Object.assign(new Error(`bad file handle ${fh}`), { code: 'EBADF' });
     return f;
+  }
+
+  /** The open file `fh` names, if any. */
+  find(fh: number): OpenFile | undefined {
+    return this.files.get(fh);
   }
 
   /** An open file of `nodeid`: the one named by `fh`, else any. */
@@ -142,16 +83,7 @@ export class OpenFiles {
   register(handle: FileHandle, nodeid: number, passthrough = true): OpenOut {
     const known = this.byNode.get(nodeid);
     const readOnly = !wantsWrite(handle.flags);
-    let backingId = 0;
-    if (this.passthrough !== null) {
-      if (known === undefined) {
-        const again = this.openedBefore.has(nodeid);
-        if (!again) this.openedBefore.add(nodeid);
-        if (passthrough && (!readOnly || !again || handle.node.top.stat.size > SERVED_READ_MAX)) backingId = this.newBacking(handle);
-      } else if (known.backing !== null) {
-        backingId = this.sharedBacking(handle, nodeid, known.backing);
-      }
-    }
+    const backingId = this.modes.choose(handle, nodeid, readOnly, known !== undefined, known?.backing ?? null, passthrough);
     let opens = known;
     if (opens === undefined) this.byNode.set(nodeid, (opens = { files: new Set(), backing: null, upper: null, retired: [] }));
     const fh = this.nextFh++;
@@ -159,44 +91,12 @@ export class OpenFiles {
     this.files.set(fh, f);
     opens.files.add(f);
     if (backingId > 0) {
-      if (opens.backing === null) {
-        const { dev, ino } = handle.identity();
-        opens.backing = { id: backingId, dev, ino, refs: 1 };
-      }
-      if (!readOnly) this.stalePages.add(nodeid);
+      if (opens.backing === null) opens.backing = this.modes.backingOf(handle, backingId);
+      this.modes.passedThrough(nodeid, readOnly);
       return { fh, backingId };
     }
     if (handle.onUpper && opens.upper === null && readable(handle)) opens.upper = handle;
-    // Keep the page cache across opens: every change to the file's data passes through it while
-    // it is served (WRITE, truncate and fallocate by the kernel, copy-up keeps the bytes), unless
-    // passthrough wrote to the file since it was last served.
-    const keep = !this.stalePages.delete(nodeid);
-    return keep ? { fh, openFlags: FOPEN.KEEP_CACHE } : { fh };
-  }
-
-  /** A backing id for the first open of a node (0: serve it instead). */
-  private newBacking(handle: FileHandle): number {
-    try {
-      return this.passthrough!.open(handle.fd);
-    } catch {
-      return 0; // served reads and writes instead
-    }
-  }
-
-  /** The node is open in passthrough already: its backing, if this open is of the same file. */
-  private sharedBacking(handle: FileHandle, nodeid: number, backing: NonNullable<NodeOpens['backing']>): number {
-    const st = handle.identity();
-    if (backing.dev === st.dev && backing.ino === st.ino) {
-      backing.refs++;
-      return backing.id;
-    }
-    // Open already, in passthrough, on another file (the lower one, before this copy-up): the
-    // kernel allows neither a second backing nor a served open of this inode. So the open fails
-    // with ESTALE and the caller gives the object a new node id: the VFS retries once with
-    // LOOKUP_REVAL, the lookup answers the new id, and the retry opens a new inode backed by the
-    // upper file. Readers that had it open keep the old inode and the data they opened.
-    handle.close();
-    throw Object.assign(new Error(`node ${nodeid} was copied up under open readers`), { code: 'ESTALE' });
+    return this.modes.keepsCache(nodeid) ? { fh, openFlags: FOPEN.KEEP_CACHE } : { fh };
   }
 
   /** Whether `nodeid` is open for writing in passthrough: its writes do not reach us. */
@@ -242,16 +142,12 @@ export class OpenFiles {
     opens.files.delete(f);
     if (f.backingId > 0 && opens.backing !== null && --opens.backing.refs === 0) {
       opens.backing = null;
-      try {
-        this.passthrough?.close(f.backingId);
-      } catch {
-        /* the kernel dropped it already (the connection is going away): the descriptor still closes */
-      }
+      this.modes.closeBacking(f.backingId);
     }
     if (opens.files.size === 0) {
       this.byNode.delete(f.nodeid);
       for (const h of opens.retired) h.close();
-      if (park && !wantsWrite(f.handle.flags)) this.park(f.nodeid, f.handle);
+      if (park && !wantsWrite(f.handle.flags)) this.parked.park(f.nodeid, f.handle);
       else f.handle.close();
     } else if (f.handle === opens.upper) {
       opens.retired.push(f.handle); // other opens of the node still read through it
@@ -260,64 +156,18 @@ export class OpenFiles {
     }
   }
 
-  /** Parks the released read-only handle of `nodeid` (one closes the node's handle parked before). */
-  private park(nodeid: number, h: FileHandle): void {
-    this.takeParked(nodeid)?.close();
-    (h.onUpper ? this.parkedUpper : this.parkedLower).set(nodeid, h);
-  }
-
-  /** The parked handle of `nodeid`, taken out of the parking (not closed). */
-  private takeParked(nodeid: number): FileHandle | undefined {
-    return this.parkedLower.take(nodeid) ?? this.parkedUpper.take(nodeid);
-  }
-
-  /**
-   * A parked handle of `nodeid` opened with exactly `flags`, taken out of the parking (the caller
-   * checks that its file still holds the node's data, and closes it if not).
-   */
+  /** See ParkedHandles.unpark. */
   unpark(nodeid: number, flags: number): FileHandle | undefined {
-    const h = this.takeParked(nodeid);
-    if (h === undefined || h.flags === flags) return h;
-    h.close();
-    return undefined;
+    return this.parked.unpark(nodeid, flags);
   }
 
-  /**
-   * Runs `open`; when the process is out of descriptors (EMFILE, ENFILE), closes every parked
-   * handle and tries once more: parked handles are a cache, never the reason an open fails.
-   */
-  async withRoom<T>(open: () => Promise<T>): Promise<T> {
-    try {
-      return await open();
-    } catch (err) {
-      if (!outOfDescriptors(err) || this.parkedLower.size + this.parkedUpper.size === 0) throw err;
-      this.closeParked();
-      return open();
-    }
+  /** Runs `open`, out of descriptors once more after closing the parked handles (ParkedHandles.withRoom). */
+  withRoom<T>(open: () => Promise<T>): Promise<T> {
+    return this.parked.withRoom(open);
   }
 
-  /** The open file that serves `nodeid`'s requests without a file handle (kernel opens), if any. */
-  nodeFileOf(nodeid: number): OpenFile | undefined {
-    const fhs = this.nodeFiles.get(nodeid);
-    if (fhs === undefined) return undefined;
-    this.nodeFiles.delete(nodeid); // now the most recently used
-    this.nodeFiles.set(nodeid, fhs);
-    return this.files.get(fhs[0]);
-  }
-
-  /**
-   * Makes `handle` the open file of `nodeid`'s requests without a file handle (kernel opens);
-   * `pin`: the node has no name any more, its file is never closed before the node is forgotten.
-   */
-  setNodeFile(nodeid: number, handle: FileHandle, pin = false): OpenFile {
-    const { fh } = this.register(handle, nodeid);
-    const fhs = this.nodeFiles.get(nodeid) ?? [];
-    fhs.unshift(fh);
-    this.nodeFiles.delete(nodeid);
-    this.nodeFiles.set(nodeid, fhs);
-    if (pin) this.pinned.add(nodeid);
-    this.trimNodeFiles(nodeid);
-    return this.files.get(fh)!;
+  withRoomSync<T>(open: () => T): T {
+    return this.parked.withRoomSync(open);
   }
 
   /** Runs `work` on `f` (off this thread) with `f` kept open meanwhile. */
@@ -330,56 +180,49 @@ export class OpenFiles {
     }
   }
 
-  /** Closes the files of the least recently used nodes beyond NODE_FILES_MAX (not `keep`'s, pinned or busy ones). */
-  private trimNodeFiles(keep: number): void {
-    let excess = this.nodeFiles.size - this.pinned.size - NODE_FILES_MAX;
-    if (excess <= 0) return;
-    for (const [nodeid, fhs] of this.nodeFiles) {
-      if (excess <= 0) break;
-      if (nodeid === keep || this.pinned.has(nodeid) || fhs.some((fh) => (this.files.get(fh)?.busy ?? 0) > 0)) continue;
-      this.dropNodeFiles(nodeid);
-      excess--;
-    }
+  /**
+   * A served read, made in place: a thread-pool round trip and a fresh buffer (its page faults)
+   * cost more than the read (docs/benchmarks.md, Design figures), and the session writes a reply
+   * before it reads the next request, so one buffer serves them all (a reply written later copies).
+   */
+  read(f: OpenFile, offset: number, size: number): Uint8Array {
+    const src = this.dataOf(f);
+    if (this.readBuf.length < size) this.readBuf = Buffer.allocUnsafe(size);
+    return this.readBuf.subarray(0, src.readSync(this.readBuf, 0, size, offset));
   }
 
-  /** Releases the node files of `nodeid`; closed, not parked (the bound holds). */
-  private dropNodeFiles(nodeid: number): void {
-    const fhs = this.nodeFiles.get(nodeid);
-    if (fhs === undefined) return;
-    this.nodeFiles.delete(nodeid);
-    for (const fh of fhs) this.release(fh, false);
+  /**
+   * Writes all of `data` at `offset`, in place as reads are: into the page cache it takes
+   * microseconds, and a server in a process that uses its own mount through fs.promises would
+   * otherwise wait for a thread-pool thread that is itself blocked in a write to the mount
+   * (libuv's pool has 4).
+   */
+  write(f: OpenFile, data: Uint8Array, offset: number): number {
+    let done = 0;
+    while (done < data.length) done += f.handle.writeSync(data, done, data.length - done, offset + done);
+    return done;
   }
 
-  /** withRoom for an open that does not wait. */
-  withRoomSync<T>(open: () => T): T {
-    try {
-      return open();
-    } catch (err) {
-      if (!outOfDescriptors(err) || this.parkedLower.size + this.parkedUpper.size === 0) throw err;
-      this.closeParked();
-      return open();
-    }
+  /** lseek(2) SEEK_DATA / SEEK_HOLE on the file that holds `f`'s data. */
+  seek(f: OpenFile, offset: number, whence: number): number {
+    return sys.lseek(this.dataOf(f).fd, offset, whence);
+  }
+
+  /** copy_file_range(2) from `from`'s data to `to`, off this thread. */
+  copyRange(from: OpenFile, offIn: number, to: OpenFile, offOut: number, len: number): Promise<number> {
+    const src = this.dataOf(from).fd;
+    return this.using(from, () => this.using(to, () => sys.copyFileRangeAsync(src, offIn, to.handle.fd, offOut, len, 0)));
   }
 
   /** The kernel forgot the node: its page cache went with its inode. */
   forgotten(nodeid: number): void {
-    this.dropNodeFiles(nodeid);
-    this.pinned.delete(nodeid);
-    this.takeParked(nodeid)?.close();
-    this.stalePages.delete(nodeid);
-    this.openedBefore.delete(nodeid);
+    this.parked.take(nodeid)?.close();
+    this.modes.forgotten(nodeid);
   }
 
   /** Closes every open file (at unmount). */
   closeAll(): void {
-    this.nodeFiles.clear();
-    this.pinned.clear();
     for (const fh of [...this.files.keys()]) this.release(fh);
-    this.closeParked();
-  }
-
-  private closeParked(): void {
-    this.parkedLower.clear(); // closes each
-    this.parkedUpper.clear();
+    this.parked.clear();
   }
 }

@@ -2,10 +2,11 @@ import * as fs from 'node:fs';
 import * as sys from '../sys';
 import { librarySpecs } from '../options';
 import { ConfigError, Overlay, OverlayOptions } from '../engine';
-import { FuseMount, INIT, mountFuse } from '../fuse';
+import { FuseMount, mountFuse } from '../fuse';
 import type { OpLatency } from '../fuse';
 import { OverlayFuseOps } from './adapter';
 import { IdMap, IdRange } from './idmap';
+import { negotiatedOf } from './negotiated';
 import { StatOverride, overrideXattrFor } from './override-stat';
 import { checkSelfReference, deviceOfMountpoint, layersOf, realMountpoint, servedHere, waitForPreviousUser } from './guard';
 
@@ -205,15 +206,8 @@ export async function startServer(options: MountOptions, servedDevs: number[] = 
     throw err;
   }
   const session = fm.session;
-  const kernelOpens = session.negotiated?.noOpen === true;
-  ops.unmaskedModes = ((session.negotiated?.flags ?? 0n) & INIT.DONT_MASK) !== 0n;
-  ops.writebackCache = ((session.negotiated?.flags ?? 0n) & INIT.WRITEBACK_CACHE) !== 0n;
-  ops.kernelOpens = kernelOpens;
-  // attributes only (offset -1): takes no page lock, so it may be sent while the kernel waits on a WRITE
-  ops.attrsChanged = (nodeid) => void session.notifyInvalInode(nodeid, -1, 0);
-  if (session.negotiated?.passthrough) {
-    ops.passthrough = { open: (fd) => session.backingOpen(fd), close: (id) => session.backingClose(id) };
-  }
+  const init = negotiatedOf(session);
+  ops.negotiated(init);
   const dev = deviceOfMountpoint(realMp);
   if (dev !== null) {
     servedHere.add(dev);
@@ -231,8 +225,8 @@ export async function startServer(options: MountOptions, servedDevs: number[] = 
       latency: session.latency.snapshot(),
       engine: { ...overlay.stats },
       nodes: ops.nodes.size,
-      passthrough: ops.passthrough !== null,
-      opens: kernelOpens ? 'kernel' : 'server',
+      passthrough: init.passthrough !== null,
+      opens: init.kernelOpens ? 'kernel' : 'server',
     }),
     unmount: () => {
       done ??= (async () => {

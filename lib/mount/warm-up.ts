@@ -16,6 +16,7 @@ import { INIT, Op, SIZE, opName } from '../fuse/protocol';
 import { body, request } from '../fuse/requests';
 import * as sys from '../sys';
 import { OverlayFuseOps } from './adapter';
+import { NOTHING_NEGOTIATED } from './negotiated';
 import type { Server } from './server';
 
 export interface WarmUpOptions {
@@ -186,9 +187,9 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpReport> {
       // small caches: it shares the process (and its descriptor limit) with the real mount
       cache: { nodes: 2048, dirIndexNames: 50_000, dirFds: 64 } });
     const ops = new OverlayFuseOps(ov);
-    ops.kernelOpens = options.kernelOpens === true;
-    const passthrough = options.passthrough === true && !ops.kernelOpens;
-    if (passthrough) ops.passthrough = { open: () => ++passthroughOpens, close: () => undefined };
+    const kernelOpens = options.kernelOpens === true;
+    const passthrough = options.passthrough === true && !kernelOpens;
+    ops.negotiated({ ...NOTHING_NEGOTIATED, kernelOpens, passthrough: passthrough ? { open: () => ++passthroughOpens, close: () => undefined } : null });
     feeder = new Feeder(ops, options.sliceMs ?? 2, quietFor(options.activity, options.quietMs ?? 10, options.signal), options.signal, passthrough);
     if (passthrough) await feeder.call(Op.INIT, 0, body.init(INIT.PASSTHROUGH | INIT.INIT_EXT));
     await feeder.quiet(); // the first workload often starts right after the mount
