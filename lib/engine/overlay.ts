@@ -11,7 +11,7 @@ import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
 import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
-import { cachedNode, lookupChild, lookupRoot, pathComponents } from './lookup';
+import { lookupChild, lookupRoot, pathComponents } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
 import { findXattr, getXattr, listXattrs } from './xattr';
@@ -120,9 +120,6 @@ export class Overlay {
   }
 
   private walk(target: string, missingIsNull: boolean): OverlayNode | null {
-    // Most paths asked for were looked up just before (by the kernel's LOOKUP): one probe.
-    const cached = cachedNode(this.ctx, target);
-    if (cached !== undefined) return cached;
     let node = this.root;
     for (const part of pathComponents(target)) {
       if (!node.isDir) throw new OverlayError('ENOTDIR', 'lookup', target);
@@ -137,7 +134,7 @@ export class Overlay {
   }
 
   parentOf(node: OverlayNode): OverlayNode {
-    return node.path === '' ? this.root : this.resolve(splitPath(node.path).dir);
+    return node.parent ?? this.root;
   }
 
   getattr(target: NodeOrPath): Attr {
