@@ -95,6 +95,18 @@ export class Overlay {
     return this.ctx.cacheSizes();
   }
 
+  /**
+   * Keeps `node` the one its name leads to while held (changes reach it in place): the FUSE side
+   * holds the directories the kernel knows. `release` ends one hold.
+   */
+  hold(node: OverlayNode): void {
+    this.ctx.hold(node);
+  }
+
+  release(node: OverlayNode): void {
+    this.ctx.release(node);
+  }
+
   /** The child `name` of directory `parent`, or null when the merged view has none. */
   tryLookup(parent: OverlayNode, name: string): OverlayNode | null {
     this.checkOpen();
@@ -233,7 +245,7 @@ export class Overlay {
   holdsData(handle: FileHandle, target: string): boolean {
     const node = this.tryResolve(target);
     if (node === null || node.type !== sys.S.IFREG) return false;
-    const now = node.dataEntry, then = handle.node.dataEntry;
+    const now = node.dataEntry, then = handle.opened;
     return now.layer === then.layer && now.stat.ino === then.stat.ino && now.stat.dev === then.stat.dev;
   }
 
