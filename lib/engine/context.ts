@@ -3,7 +3,7 @@ import { LruMap } from './lru';
 import type { OverlayConfig } from './config';
 import type { DirIndex } from './dir-index';
 import { LayerStack } from './layers';
-import { InodeNumbers, OverlayNode } from './node';
+import { InodeNumbers, OverlayNode, childKey } from './node';
 import { OverlayXattrs } from './xattr-names';
 import { WorkDir } from './workdir';
 import { EventEmitter } from 'node:events';
@@ -28,14 +28,20 @@ export class OverlayContext {
   readonly stack: LayerStack;
   readonly xattrs: OverlayXattrs;
   readonly inodes = new InodeNumbers();
-  /** Merged path -> node. Layers do not change under us except through the engine, which invalidates. */
+  /**
+   * Child key (`childKey`: the parent node's serial and the name) -> node, as the kernel's dcache
+   * keys dentries by parent and name: a rename moves one entry, and what lies below a moved
+   * directory stays keyed under it.
+   */
   readonly nodes: LruMap<string, OverlayNode>;
-  /** Lookups per merged directory not yet indexed (its index is built after a few). */
-  readonly dirLookups: LruMap<string, number>;
-  /** Merged paths known not to exist. */
+  /** Nodes a holder needs to stay current (the FUSE side's), kept here when the LRU lets them go. */
+  readonly held = new Map<string, OverlayNode>();
+  /** Lookups per merged directory (by node serial) not yet indexed (its index is built after a few). */
+  readonly dirLookups: LruMap<number, number>;
+  /** Child keys known not to exist. */
   readonly negative: LruMap<string, true>;
-  /** Merged directory path -> which layer holds which name (bounded by names held). */
-  readonly dirIndexes: LRUCache<string, DirIndex>;
+  /** Merged directory (by node serial) -> which layer holds which name (bounded by names held). */
+  readonly dirIndexes: LRUCache<number, DirIndex>;
   readonly stats: EngineStats = {
     lookups: 0, nodeCacheHits: 0, negativeCacheHits: 0, dirIndexBuilds: 0, dirIndexHits: 0, layerProbes: 0,
     copyUps: 0, metaCopyUps: 0, copyUpBytes: 0, pooledCreates: 0,
@@ -56,7 +62,10 @@ export class OverlayContext {
       this.stack.close();
       throw err;
     }
-    this.nodes = new LruMap(config.cache.nodes);
+    // A held node the LRU lets go stays reachable: its holder must keep seeing changes through it.
+    this.nodes = new LruMap(config.cache.nodes, (node, key) => {
+      if (node.holds > 0 && !node.stale && !this.closing) this.held.set(key, node);
+    });
     this.negative = new LruMap(Math.max(1, config.cache.nodes >> 2));
     this.dirLookups = new LruMap(4096);
     this.dirIndexes = new LRUCache({
@@ -75,38 +84,58 @@ export class OverlayContext {
   /** Counts changes: a node taken while it is unchanged is still current. */
   generation = 0;
 
-  /** Forgets what is cached about one merged path (after it changed). */
-  invalidate(path: string): void {
-    this.generation++;
-    if (path === '') this.root = null;
-    this.nodes.delete(path);
-    this.negative.delete(path);
-    this.dirIndexes.delete(path);
+  private closing = false;
+
+  /** The node cached for `name` in directory `parent`, or undefined. */
+  cachedChild(parent: OverlayNode, name: string): OverlayNode | undefined {
+    const key = childKey(parent, name);
+    return this.nodes.get(key) ?? this.held.get(key);
   }
 
-  /**
-   * After a name in directory `path` came or went: its listing and index are stale, its node (the
-   * same layer directories) is not.
-   */
-  invalidateListing(path: string): void {
-    this.generation++;
-    this.dirIndexes.delete(path);
-    this.dirLookups.delete(path);
+  /** Caches `node` as `name` in `parent`; a node cached there before is stale now. */
+  remember(parent: OverlayNode, name: string, node: OverlayNode): void {
+    const key = childKey(parent, name);
+    this.negative.delete(key);
+    const old = this.nodes.take(key) ?? this.takeHeld(key);
+    if (old !== undefined && old !== node) old.stale = true;
+    this.nodes.set(key, node);
   }
 
-  /** Forgets a path and everything below it (after a directory moved or went away). */
-  invalidateTree(path: string): void {
+  /** Takes the node cached for `name` in `parent` out of the caches (it moves, or goes: `stale`). */
+  takeChild(parent: OverlayNode, name: string): OverlayNode | undefined {
+    const key = childKey(parent, name);
+    this.negative.delete(key);
+    return this.nodes.take(key) ?? this.takeHeld(key);
+  }
+
+  private takeHeld(key: string): OverlayNode | undefined {
+    const node = this.held.get(key);
+    if (node !== undefined) this.held.delete(key);
+    return node;
+  }
+
+  /** A holder needs `node` to stay the one its name leads to (until `release`). */
+  hold(node: OverlayNode): void {
+    node.holds++;
+  }
+
+  release(node: OverlayNode): void {
+    if (--node.holds > 0 || node.parent === null) return;
+    const key = childKey(node.parent, node.name);
+    if (this.held.get(key) === node) this.held.delete(key);
+  }
+
+  /** After a name in directory `dir` came or went: its listing and index are stale, its node is not. */
+  listingChanged(dir: OverlayNode): void {
     this.generation++;
-    if (path === '') this.root = null;
-    const under = path === '' ? '' : path + '/';
-    for (const cache of [this.nodes, this.negative, this.dirIndexes] as { keys(): Iterable<string>; delete(k: string): boolean }[]) {
-      for (const key of [...cache.keys()]) if (key === path || key.startsWith(under)) cache.delete(key);
-    }
-    this.stack.forgetUpperDirs(path);
+    this.dirIndexes.delete(dir.serial);
+    this.dirLookups.delete(dir.serial);
   }
 
   close(): void {
+    this.closing = true;
     this.nodes.clear();
+    this.held.clear();
     this.negative.clear();
     this.dirIndexes.clear();
     this.work?.close();

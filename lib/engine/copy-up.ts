@@ -3,7 +3,7 @@ import { AT, O, S } from '../sys';
 import type { OverlayContext } from './context';
 import { copyData, CopyMethod } from './copy-data';
 import { OverlayError, hasCode } from './errors';
-import { lookupChild, lookupRoot } from './lookup';
+import { invalidate, invalidateListing, lookupChild, lookupRoot } from './lookup';
 import { OverlayNode, RealEntry, splitPath } from './node';
 import type { WorkDir } from './workdir';
 import { indexKey, isLowerHardLink } from './hardlink';
@@ -50,10 +50,13 @@ export function requireWork(ctx: OverlayContext, syscall: string, path: string):
 
 /** The merged node at `path` as it is now (after invalidation: looked up afresh). */
 export function currentNode(ctx: OverlayContext, path: string): OverlayNode {
-  if (path === '') return lookupRoot(ctx);
-  const { dir, name } = splitPath(path);
-  const node = lookupChild(ctx, currentNode(ctx, dir), name);
-  if (node === null) throw new OverlayError('ENOENT', 'copyup', '/' + path);
+  let node = lookupRoot(ctx);
+  if (path === '') return node;
+  for (const name of path.split('/')) {
+    const next = lookupChild(ctx, node, name);
+    if (next === null) throw new OverlayError('ENOENT', 'copyup', '/' + path);
+    node = next;
+  }
   return node;
 }
 
@@ -301,8 +304,8 @@ class CopyUp {
 
 /** After a copy-up the parent's index must learn that the upper now holds the name too. */
 function invalidateWithParent(ctx: OverlayContext, path: string): void {
-  ctx.invalidate(path);
-  ctx.invalidate(splitPath(path).dir);
+  invalidateListing(ctx, splitPath(path).dir);
+  invalidate(ctx, path);
 }
 
 /** Runs `fn` once per path at a time: callers arriving while it runs share its result. */

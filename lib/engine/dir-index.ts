@@ -58,10 +58,10 @@ export function buildDirIndex(ctx: OverlayContext, dir: OverlayNode): DirIndex {
 
 /** The index of merged directory `dir`, from the cache or built now. */
 export function dirIndexOf(ctx: OverlayContext, dir: OverlayNode): DirIndex {
-  let index = ctx.dirIndexes.get(dir.path);
+  let index = ctx.dirIndexes.get(dir.serial);
   if (index === undefined) {
     index = buildDirIndex(ctx, dir);
-    ctx.dirIndexes.set(dir.path, index);
+    ctx.dirIndexes.set(dir.serial, index);
   } else {
     ctx.stats.dirIndexHits++;
   }

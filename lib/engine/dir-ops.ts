@@ -6,7 +6,7 @@ import type { Caller } from './creds';
 import { adjustLinkCount } from './hardlink';
 import { ACL_ACCESS, ACL_DEFAULT, InheritedAcl, inheritAcl } from './acl';
 import { OverlayError, hasCode } from './errors';
-import { checkName, lookupChild, newUpperObject } from './lookup';
+import { checkName, forgetTree, invalidate, invalidateListing, lookupChild, newUpperObject, renamed } from './lookup';
 import { OverlayNode, joinPath } from './node';
 import { listDirectory } from './readdir';
 import {
@@ -215,11 +215,12 @@ export async function createObject(
     ({ fd, stat } = placed ?? makeObject(dirFd, name, obj, uid, gid, inheritSgid));
     if (acl !== null && writeAcl(dirFd, name, fd, acl)) stat = null;
   }
-  ctx.invalidate(path);
-  ctx.invalidateListing(parentPath);
+  // The parent's index first: the node is read again through it.
+  invalidateListing(ctx, parentPath);
+  invalidate(ctx, path);
   // A new file is its upper object alone (nothing below shows through a non-directory), with no
   // overlay xattrs yet: no lookup needed. Directories are looked up (their lower stack, markers).
-  if (obj.kind === 'file') return { node: newUpperObject(ctx, path, stat ?? sys.fstat(fd)), fd };
+  if (obj.kind === 'file') return { node: newUpperObject(ctx, currentNode(ctx, parentPath), name, stat ?? sys.fstat(fd)), fd };
   return { node: currentNode(ctx, path), fd };
 }
 
@@ -250,9 +251,9 @@ export async function link(ctx: OverlayContext, srcPath: string, parentPath: str
   } else {
     sys.linkat(s.dirFd, s.name, dirFd, name, 0);
   }
-  ctx.invalidate(srcPath);
-  ctx.invalidate(path);
-  ctx.invalidateListing(parentPath);
+  invalidateListing(ctx, parentPath);
+  invalidate(ctx, srcPath);
+  invalidate(ctx, path);
   const linked = currentNode(ctx, path);
   adjustLinkCount(ctx, linked, +1);
   return linked;
@@ -284,9 +285,9 @@ export async function remove(ctx: OverlayContext, parentPath: string, name: stri
   } else {
     writeWhiteout(ctx, work, dirFd, name, () => markXwhiteouts(ctx, parentPath));
   }
-  if (dir) ctx.invalidateTree(path);
-  else ctx.invalidate(path);
-  ctx.invalidateListing(parentPath);
+  invalidateListing(ctx, parentPath);
+  if (dir) forgetTree(ctx, path);
+  else invalidate(ctx, path);
 }
 
 export interface RenameFlags {
@@ -355,17 +356,8 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
       moveWithWhiteout(ctx, work, oldFd, oldName, newFd, newName, oldNeedsWhiteout, oldParentPath);
     }
   }
-  // What was cached below a moved directory is stale; below a file there is nothing (and a tree
-  // invalidation walks every cache, costly on a rename dpkg does for every file it installs).
-  if (src.isDir || (dst !== null && dst.isDir)) {
-    ctx.invalidateTree(oldPath);
-    ctx.invalidateTree(newPath);
-  } else {
-    ctx.invalidate(oldPath);
-    ctx.invalidate(newPath);
-  }
-  ctx.invalidateListing(oldParentPath);
-  ctx.invalidateListing(newParentPath);
+  // The moved nodes keep their identity; what is below a moved directory is reached through it.
+  renamed(ctx, currentNode(ctx, oldParentPath), oldName, currentNode(ctx, newParentPath), newName, flags.exchange === true);
 }
 
 function sameObject(a: OverlayNode, b: OverlayNode): boolean {

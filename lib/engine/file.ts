@@ -3,18 +3,23 @@ import * as sys from '../sys';
 import { O, S } from '../sys';
 import type { OverlayContext } from './context';
 import { OverlayError } from './errors';
-import { OverlayNode, splitPath } from './node';
+import { OverlayNode, RealEntry, splitPath } from './node';
 
 /** An open regular file of the merged view: a descriptor of the real object that holds its data. */
 export class FileHandle {
   private closed = false;
+  /** The layer object it opened (its node changes in place at a copy-up; this does not). */
+  readonly opened: RealEntry;
+
   constructor(
     readonly node: OverlayNode, readonly fd: number, readonly flags: number,
     /** The descriptor is of the upper layer's file (not of a lower file that a copy-up may replace). */
     readonly onUpper: boolean,
     /** The descriptor's stat when the opener already took one (a file just created). */
     private readonly knownIdentity?: { dev: number; ino: number },
-  ) {}
+  ) {
+    this.opened = onUpper ? node.top : node.dataEntry;
+  }
 
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return fs.readSync(this.fd, buffer, offset, length, position);

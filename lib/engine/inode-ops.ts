@@ -2,6 +2,7 @@ import * as sys from '../sys';
 import { AT, O, S, UTIME } from '../sys';
 import type { OverlayContext } from './context';
 import { copyUp, currentNode } from './copy-up';
+import { invalidate } from './lookup';
 import { OverlayError, hasCode } from './errors';
 import type { OverlayNode } from './node';
 import { upperParentOf } from './upper-ops';
@@ -45,7 +46,7 @@ export async function copyUpForTruncate(ctx: OverlayContext, path: string, size:
   } finally {
     sys.close(fd);
   }
-  ctx.invalidate(path);
+  invalidate(ctx, path);
   return currentNode(ctx, path);
 }
 
@@ -89,7 +90,7 @@ export async function setAttr(ctx: OverlayContext, path: string, attr: SetAttr):
   // (type, inode, layers, markers), and an upper object's stat is read again whenever it is asked
   // for (attr.ts currentStat). A size change may end a metacopy, and a directory's cached stat is
   // what its new children inherit (set-group-ID): those are looked up again.
-  if (attr.size !== undefined || node.isDir || !node.top.layer.isUpper) ctx.invalidate(path);
+  if (attr.size !== undefined || node.isDir || !node.top.layer.isUpper) invalidate(ctx, path);
 }
 
 /** user.* xattrs exist on regular files and directories only: EPERM before any copy-up (the VFS's xattr_permission). */
@@ -103,7 +104,7 @@ export async function setXattr(ctx: OverlayContext, path: string, attrName: stri
   await copyUp(ctx, path, false);
   const { dirFd, name } = upperParentOf(ctx, path);
   sys.setxattrat(dirFd, name, ctx.xattrs.toStored(attrName), value, flags);
-  ctx.invalidate(path);
+  invalidate(ctx, path);
 }
 
 /** removexattr: ENODATA without a copy-up when the object does not have it. */
@@ -113,5 +114,5 @@ export async function removeXattr(ctx: OverlayContext, path: string, attrName: s
   await copyUp(ctx, path, false);
   const { dirFd, name } = upperParentOf(ctx, path);
   sys.removexattrat(dirFd, name, ctx.xattrs.toStored(attrName));
-  ctx.invalidate(path);
+  invalidate(ctx, path);
 }

@@ -1,6 +1,9 @@
 import { LruMap } from './lru';
 import * as sys from '../sys';
 
+/** Characters of a relative path opened in one call: 1000 characters are < PATH_MAX bytes in any UTF-8. */
+const PIECE = 1000;
+
 /**
  * One real directory tree of the stack. Layer 0 is the upper (when there is one); lowers follow top
  * first. Every access below `root` goes through directory descriptors opened without following
@@ -33,10 +36,25 @@ export class Layer {
     const key = `${this.index}/${rel}`;
     let fd = this.dirFds.get(key);
     if (fd === undefined) {
-      fd = sys.openBeneath(this.rootFd, rel, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
+      fd = this.openDir(rel);
       this.dirFds.set(key, fd);
     }
     return fd;
+  }
+
+  /**
+   * Opens directory `rel`. A path too long for one call (PATH_MAX counts bytes of the whole path)
+   * is opened from its ancestor's descriptor, a piece at a time: trees may be any depth.
+   */
+  private openDir(rel: string): number {
+    const flags = sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC;
+    if (rel.length <= PIECE) return sys.openBeneath(this.rootFd, rel, flags);
+    // A name is at most 255 bytes, so a slash lies within the last PIECE characters.
+    const cut = rel.lastIndexOf('/', rel.length - PIECE);
+    const at = cut > 0 ? cut : rel.indexOf('/', 1);
+    if (at < 0) return sys.openBeneath(this.rootFd, rel, flags);
+    // The ancestor's descriptor is used before anything else can evict it from the cache.
+    return sys.openBeneath(this.dirFd(rel.slice(0, at)), rel.slice(at + 1), flags);
   }
 
   close(): void {

@@ -5,7 +5,7 @@ import { dirIndexOf, hitPosition, isOciWhiteoutHit } from './dir-index';
 import { OverlayError, hasCode } from './errors';
 import { findIndexed, isLowerHardLink } from './hardlink';
 import type { Layer } from './layers';
-import { OverlayNode, RealEntry, joinPath, splitPath } from './node';
+import { OverlayNode, RealEntry, childKey, joinPath, splitPath } from './node';
 import { OCI_WHITEOUT_PREFIX, isDeviceWhiteout, isMetacopy, isOciMarkerName, isXattrWhiteout, readDirMarkers } from './whiteout';
 
 /** Longest name in bytes (NAME_MAX). */
@@ -211,47 +211,152 @@ function buildRoot(ctx: OverlayContext): OverlayNode {
     entries.push({ layer, path: '', stat: sys.fstat(layer.rootFd) });
     xwhiteouts.push(readDirMarkers(ctx, layer, '', '', '').xwhiteouts);
   }
-  return new OverlayNode('', inodeNumber(ctx, entries[0]), entries, 0, false, xwhiteouts);
+  return new OverlayNode(null, '', inodeNumber(ctx, entries[0]), entries, 0, false, xwhiteouts);
 }
 
 /** Looks `name` up in merged directory `parent`; null when the merged view has no such name. */
 export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
-  const path = joinPath(parent.path, name);
   ctx.stats.lookups++;
-  const cached = cachedNode(ctx, path);
-  if (cached !== undefined) return cached;
-  if (ctx.negative.has(path)) {
+  const key = childKey(parent, name);
+  const cached = ctx.nodes.get(key) ?? ctx.held.get(key);
+  // A cached lower hard link may have been copied up through another of its names since.
+  if (cached !== undefined && !(isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) {
+    ctx.stats.nodeCacheHits++;
+    return cached;
+  }
+  if (cached === undefined && ctx.negative.has(key)) {
     ctx.stats.negativeCacheHits++;
     return null;
   }
-  checkName(name, 'lookup', path);
-  if (!parent.isDir) throw new OverlayError('ENOTDIR', 'lookup', path);
-  const node = isOciMarkerName(name) ? null : collect(ctx, parent, name, path);
-  if (node === null) ctx.negative.set(path, true);
-  else ctx.nodes.set(path, node);
-  return node;
+  if (name.length === 0 || name.length > NAME_MAX / 4 || name.includes('/') || name.includes('\0')) checkName(name, 'lookup', joinPath(parent.path, name));
+  if (!parent.isDir) throw new OverlayError('ENOTDIR', 'lookup', '/' + joinPath(parent.path, name));
+  return settle(ctx, parent, name, cached, isOciMarkerName(name) ? null : collect(ctx, parent, name));
 }
 
 /**
- * The cached node at merged path `path` (normalized: the form cache keys have; any other form
- * misses), or undefined. A cached node's ancestors were directories when it was cached, and a
- * change to any of them drops it, so a hit needs no walk from the root.
+ * Records what a lookup of `name` in `parent` found, given the node cached for it before (if any):
+ * the same object updates that node in place (its holders see the change); another object, or
+ * none, leaves it stale.
  */
-export function cachedNode(ctx: OverlayContext, path: string): OverlayNode | undefined {
-  const cached = ctx.nodes.get(path);
-  // A cached lower hard link may have been copied up through another of its names since.
-  if (cached === undefined || (isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) return undefined;
-  ctx.stats.nodeCacheHits++;
-  return cached;
+function settle(ctx: OverlayContext, parent: OverlayNode, name: string, cached: OverlayNode | undefined, found: OverlayNode | null): OverlayNode | null {
+  if (found === null) {
+    if (cached !== undefined) {
+      ctx.takeChild(parent, name);
+      cached.stale = true;
+    }
+    ctx.negative.set(childKey(parent, name), true);
+    return null;
+  }
+  if (cached !== undefined && !cached.stale && cached.ino === found.ino && cached.type === found.type) {
+    cached.update(found);
+    ctx.dirIndexes.delete(cached.serial);
+    ctx.dirLookups.delete(cached.serial);
+    return cached;
+  }
+  ctx.remember(parent, name, found);
+  return found;
+}
+
+/**
+ * After the object of `node` changed in the layers: its node is brought up to date in place (or
+ * left stale when its name leads elsewhere now). Returns what its name leads to.
+ */
+export function refreshNode(ctx: OverlayContext, node: OverlayNode): OverlayNode | null {
+  ctx.generation++;
+  const parent = node.parent;
+  if (parent === null) {
+    node.update(buildRoot(ctx));
+    ctx.dirIndexes.delete(node.serial);
+    ctx.dirLookups.delete(node.serial);
+    return node;
+  }
+  return settle(ctx, parent, node.name, node, isOciMarkerName(node.name) ? null : collect(ctx, parent, node.name));
+}
+
+/** The node cached at merged path `path`, walking cached nodes only (no layer is asked). */
+export function cachedAt(ctx: OverlayContext, path: string): OverlayNode | undefined {
+  let node: OverlayNode | undefined = ctx.root ?? undefined;
+  if (path === '' || node === undefined) return node;
+  let start = 0;
+  while (node !== undefined && start <= path.length) {
+    let end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    node = ctx.cachedChild(node, path.slice(start, end));
+    start = end + 1;
+  }
+  return node;
+}
+
+/** What is at merged path `path` changed (created, removed, copied up, new markers or metadata). */
+export function invalidate(ctx: OverlayContext, path: string): void {
+  ctx.generation++;
+  if (path === '') {
+    if (ctx.root !== null) refreshNode(ctx, ctx.root);
+    return;
+  }
+  const { dir, name } = splitPath(path);
+  const parent = cachedAt(ctx, dir);
+  if (parent === undefined) return; // nothing below an uncached directory is reachable
+  const node = ctx.cachedChild(parent, name);
+  if (node === undefined) ctx.negative.delete(childKey(parent, name));
+  else refreshNode(ctx, node);
+}
+
+/** A name came or went in merged directory `path`: its listing and index are stale. */
+export function invalidateListing(ctx: OverlayContext, path: string): void {
+  const node = cachedAt(ctx, path);
+  if (node !== undefined) ctx.listingChanged(node);
+  else ctx.generation++;
+}
+
+/** The directory at `path` went away: its node is stale (what was below it is unreachable). */
+export function forgetTree(ctx: OverlayContext, path: string): void {
+  ctx.generation++;
+  const { dir, name } = splitPath(path);
+  const parent = cachedAt(ctx, dir);
+  const node = parent === undefined ? undefined : ctx.takeChild(parent, name);
+  if (node !== undefined) node.stale = true;
+  ctx.stack.forgetUpperDirs(path);
+}
+
+/**
+ * After rename(oldParent/oldName -> newParent/newName): the moved node (and, for an exchange, the
+ * other one) keeps its identity, with a new parent and name; a node it replaced is stale. Nothing
+ * below a moved directory is touched: its nodes reach their objects through it.
+ */
+export function renamed(ctx: OverlayContext, oldParent: OverlayNode, oldName: string, newParent: OverlayNode, newName: string, exchange: boolean): void {
+  ctx.generation++;
+  ctx.listingChanged(oldParent);
+  ctx.listingChanged(newParent);
+  const moving = ctx.takeChild(oldParent, oldName);
+  const other = ctx.takeChild(newParent, newName);
+  const oldPath = joinPath(oldParent.path, oldName), newPath = joinPath(newParent.path, newName);
+  // Upper directory descriptors are cached by path (bounded by cache.dirFds).
+  ctx.stack.forgetUpperDirs(oldPath);
+  ctx.stack.forgetUpperDirs(newPath);
+  if (other !== undefined) {
+    if (exchange) {
+      other.moveTo(oldParent, oldName);
+      ctx.remember(oldParent, oldName, other);
+    } else other.stale = true;
+  }
+  if (moving !== undefined) {
+    moving.moveTo(newParent, newName);
+    ctx.remember(newParent, newName, moving);
+  }
+  // Their markers changed (redirect, opaque) and upper objects may be new: read again, in place.
+  if (moving !== undefined) refreshNode(ctx, moving);
+  if (other !== undefined && exchange) refreshNode(ctx, other);
+  if (!exchange) ctx.negative.set(childKey(oldParent, oldName), true);
 }
 
 /** Lookups in a merged directory before its index is built (readdir builds it at once). */
 const INDEX_AFTER_LOOKUPS = 8;
 
 function useIndex(ctx: OverlayContext, dir: OverlayNode): boolean {
-  if (ctx.dirIndexes.has(dir.path)) return true;
-  const n = (ctx.dirLookups.get(dir.path) ?? 0) + 1;
-  ctx.dirLookups.set(dir.path, n);
+  if (ctx.dirIndexes.has(dir.serial)) return true;
+  const n = (ctx.dirLookups.get(dir.serial) ?? 0) + 1;
+  ctx.dirLookups.set(dir.serial, n);
   return n > INDEX_AFTER_LOOKUPS;
 }
 
@@ -281,7 +386,7 @@ function probeOciWhiteout(ctx: OverlayContext, layer: Layer, dirRel: string, whi
   return fd !== null && sys.tryStatx(fd, whiteoutName) !== null;
 }
 
-function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: string): OverlayNode | null {
+function collect(ctx: OverlayContext, parent: OverlayNode, name: string): OverlayNode | null {
   const c = new EntryCollector(ctx);
   let stoppedAt = -1;
   if (parent.entries.length > 1) {
@@ -312,19 +417,18 @@ function collect(ctx: OverlayContext, parent: OverlayNode, name: string, path: s
   if (c.entries.length === 0) return null;
   // A lower hard link whose twin was copied up is that copy now (work/index): one file, all names.
   const indexed = findIndexed(ctx, c.entries[0]);
-  if (indexed !== null) return new OverlayNode(path, inodeNumber(ctx, indexed), [indexed, ...c.entries], 0, false, []);
-  return new OverlayNode(path, inodeNumber(ctx, c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
+  if (indexed !== null) return new OverlayNode(parent, name, inodeNumber(ctx, indexed), [indexed, ...c.entries], 0, false, []);
+  return new OverlayNode(parent, name, inodeNumber(ctx, c.entries[0]), c.entries, c.dataIndex, c.opaque, c.xwhiteouts);
 }
 
 /**
- * The node of a non-directory just created in the upper layer at `path` (stat `stat`): nothing
- * below shows through it and it has no overlay xattrs, so it needs no lookup. Cached as a lookup's.
+ * The node of a non-directory just created in the upper layer as `name` in `parent` (stat `stat`):
+ * nothing below shows through it and it has no overlay xattrs, so it needs no lookup. Cached as a lookup's.
  */
-export function newUpperObject(ctx: OverlayContext, path: string, stat: sys.Stat): OverlayNode {
-  const top: RealEntry = { layer: ctx.stack.upper!, path, stat };
-  const node = new OverlayNode(path, ctx.inodes.of(top), [top], 0, false, []);
-  ctx.negative.delete(path);
-  ctx.nodes.set(path, node);
+export function newUpperObject(ctx: OverlayContext, parent: OverlayNode, name: string, stat: sys.Stat): OverlayNode {
+  const top: RealEntry = { layer: ctx.stack.upper!, path: joinPath(parent.path, name), stat };
+  const node = new OverlayNode(parent, name, ctx.inodes.of(top), [top], 0, false, []);
+  ctx.remember(parent, name, node);
   return node;
 }
 

@@ -19,24 +19,115 @@ export function joinPath(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
+/** Bumped by every rename in any overlay: memoized merged paths taken before it are recomputed. */
+let pathEpoch = 0;
+
+/** Names moved: every node's merged path is recomputed at its next use (no scan of what is held). */
+export function pathsMoved(): void {
+  pathEpoch++;
+}
+
+let nextSerial = 1;
+
+/** The cache key of name `name` in directory node `parent`. */
+export function childKey(parent: OverlayNode, name: string): string {
+  return `${parent.serial}/${name}`;
+}
+
 /**
- * An object of the merged tree. `entries` is its stack of real objects, top first: for a directory
- * every layer directory merged into it (ending at an opaque one); for anything else the one object
- * that shows, plus, for a metacopy upper, the lower object that holds its data.
+ * The upper object of a node: it always lives at the node's merged path (the upper layer has no
+ * redirects), which is not stored but read from the node, so a rename of an ancestor moves it too.
+ */
+class UpperEntry implements RealEntry {
+  constructor(readonly owner: OverlayNode, readonly layer: Layer, readonly stat: Stat) {}
+
+  get path(): string {
+    return this.owner.path;
+  }
+}
+
+/**
+ * An object of the merged tree, as the kernel's dentry plus ovl_entry: its parent and name (its
+ * merged path is derived from them, never stored for good), and its stack of real objects, top first:
+ * for a directory every layer directory merged into it (ending at an opaque one); for anything else
+ * the one object that shows, plus, for a metacopy upper, the lower object that holds its data.
+ * A node is changed in place when its object changes (copy-up, new markers), moved when it is renamed,
+ * and marked `stale` when its name no longer leads to it.
  */
 export class OverlayNode {
+  /** Unique per node object: the caches key children by it. */
+  readonly serial = nextSerial++;
+  /** The name no longer leads to this object (removed, replaced, renamed over). */
+  stale = false;
+  /** Holders that need this node to stay the one its name leads to (the FUSE side's open nodes). */
+  holds = 0;
+  private memoPath = '';
+  private memoEpoch = -1;
+  entries: readonly RealEntry[];
+  /** Index in `entries` of the object whose data is read (differs from 0 for a metacopy upper). */
+  dataIndex: number;
+  /** For a directory: the top entry is opaque (or merging stopped below it). */
+  opaque: boolean;
+  /** For a directory whose lower entries hold xattr whiteouts (`overlay.opaque=x`), per entry. */
+  xwhiteouts: readonly boolean[];
+
   constructor(
-    /** Merged path without leading slash ('' = root). */
-    readonly path: string,
-    readonly ino: number,
-    readonly entries: readonly RealEntry[],
-    /** Index in `entries` of the object whose data is read (differs from 0 for a metacopy upper). */
-    readonly dataIndex: number,
-    /** For a directory: the top entry is opaque (or merging stopped below it). */
-    readonly opaque: boolean,
-    /** For a directory whose lower entries hold xattr whiteouts (`overlay.opaque=x`), per entry. */
-    readonly xwhiteouts: readonly boolean[],
-  ) {}
+    /** The directory it was found in; null for the root. */
+    public parent: OverlayNode | null,
+    /** Its name in `parent` ('' for the root). */
+    public name: string,
+    public ino: number,
+    entries: readonly RealEntry[],
+    dataIndex: number,
+    opaque: boolean,
+    xwhiteouts: readonly boolean[],
+  ) {
+    this.entries = this.own(entries);
+    this.dataIndex = dataIndex;
+    this.opaque = opaque;
+    this.xwhiteouts = xwhiteouts;
+  }
+
+  /** Takes what a fresh lookup found for the same object (after a copy-up or a change of markers). */
+  update(from: OverlayNode): void {
+    this.ino = from.ino;
+    this.entries = this.own(from.entries);
+    this.dataIndex = from.dataIndex;
+    this.opaque = from.opaque;
+    this.xwhiteouts = from.xwhiteouts;
+    this.lowerXattrNames = undefined;
+  }
+
+  /** Now reached as `name` in `parent`. */
+  moveTo(parent: OverlayNode, name: string): void {
+    this.parent = parent;
+    this.name = name;
+    pathsMoved();
+  }
+
+  private own(entries: readonly RealEntry[]): readonly RealEntry[] {
+    return entries.map((e) => (e.layer.isUpper && !(e instanceof UpperEntry && e.owner === this) ? new UpperEntry(this, e.layer, e.stat) : e));
+  }
+
+  /** Merged path without leading slash ('' = root), from the names up to the root. */
+  get path(): string {
+    if (this.memoEpoch === pathEpoch) return this.memoPath;
+    // Iterative (trees may be 10,000 deep): up to the nearest node whose path is current, then down.
+    const chain: OverlayNode[] = [];
+    let n: OverlayNode | null = this;
+    while (n !== null && n.memoEpoch !== pathEpoch) {
+      chain.push(n);
+      n = n.parent;
+    }
+    let path = n === null ? '' : n.memoPath;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const c = chain[i];
+      path = c.parent === null ? '' : path === '' ? c.name : `${path}/${c.name}`;
+      c.memoPath = path;
+      c.memoEpoch = pathEpoch;
+    }
+    return path;
+  }
 
   /**
    * The stored xattr names of the top object, once asked, when it is in a lower layer (which never
@@ -67,10 +158,6 @@ export class OverlayNode {
 
   get dataEntry(): RealEntry {
     return this.entries[this.dataIndex];
-  }
-
-  get name(): string {
-    return splitPath(this.path).name;
   }
 }
 

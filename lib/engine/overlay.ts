@@ -11,7 +11,7 @@ import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
 import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
-import { cachedNode, lookupChild, lookupRoot, pathComponents } from './lookup';
+import { lookupChild, lookupRoot, pathComponents } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
 import { findXattr, getXattr, listXattrs } from './xattr';
@@ -95,6 +95,18 @@ export class Overlay {
     return this.ctx.cacheSizes();
   }
 
+  /**
+   * Keeps `node` the one its name leads to while held (changes reach it in place): the FUSE side
+   * holds the directories the kernel knows. `release` ends one hold.
+   */
+  hold(node: OverlayNode): void {
+    this.ctx.hold(node);
+  }
+
+  release(node: OverlayNode): void {
+    this.ctx.release(node);
+  }
+
   /** The child `name` of directory `parent`, or null when the merged view has none. */
   tryLookup(parent: OverlayNode, name: string): OverlayNode | null {
     this.checkOpen();
@@ -120,9 +132,6 @@ export class Overlay {
   }
 
   private walk(target: string, missingIsNull: boolean): OverlayNode | null {
-    // Most paths asked for were looked up just before (by the kernel's LOOKUP): one probe.
-    const cached = cachedNode(this.ctx, target);
-    if (cached !== undefined) return cached;
     let node = this.root;
     for (const part of pathComponents(target)) {
       if (!node.isDir) throw new OverlayError('ENOTDIR', 'lookup', target);
@@ -137,7 +146,7 @@ export class Overlay {
   }
 
   parentOf(node: OverlayNode): OverlayNode {
-    return node.path === '' ? this.root : this.resolve(splitPath(node.path).dir);
+    return node.parent ?? this.root;
   }
 
   getattr(target: NodeOrPath): Attr {
@@ -236,7 +245,7 @@ export class Overlay {
   holdsData(handle: FileHandle, target: string): boolean {
     const node = this.tryResolve(target);
     if (node === null || node.type !== sys.S.IFREG) return false;
-    const now = node.dataEntry, then = handle.node.dataEntry;
+    const now = node.dataEntry, then = handle.opened;
     return now.layer === then.layer && now.stat.ino === then.stat.ino && now.stat.dev === then.stat.dev;
   }
 

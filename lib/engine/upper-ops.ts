@@ -2,7 +2,7 @@ import * as sys from '../sys';
 import { AT, O, RENAME, S } from '../sys';
 import type { OverlayContext } from './context';
 import { hitPosition, isOciWhiteoutHit } from './dir-index';
-import { NAME_MAX } from './lookup';
+import { NAME_MAX, invalidate } from './lookup';
 import { hasCode } from './errors';
 import type { OverlayNode } from './node';
 import { OCI_WHITEOUT_PREFIX, isDeviceWhiteout } from './whiteout';
@@ -26,7 +26,7 @@ export function lowerHasName(ctx: OverlayContext, parent: OverlayNode, name: str
     return name.length <= NAME_MAX - OCI_WHITEOUT_PREFIX.length && sys.tryStatx(fd, OCI_WHITEOUT_PREFIX + name) !== null ? 'whiteout' : null;
   };
   // Ask the index when there is one; else each lower layer in turn (cheaper than building it).
-  const index = parent.entries.length > 1 ? ctx.dirIndexes.get(parent.path) : undefined;
+  const index = parent.entries.length > 1 ? ctx.dirIndexes.get(parent.serial) : undefined;
   if (index !== undefined) {
     for (const code of index.hits.get(name) ?? []) {
       const pos = hitPosition(code);
@@ -83,7 +83,7 @@ export function markXwhiteouts(ctx: OverlayContext, dirPath: string): void {
   const { dirFd, name } = upperParentOf(ctx, dirPath);
   if (sys.getxattrat(dirFd, name, ctx.xattrs.opaque) !== null) return;
   sys.setxattrat(dirFd, name, ctx.xattrs.opaque, Buffer.from('x'));
-  ctx.invalidate(dirPath); // its node records whether it holds xattr whiteouts
+  invalidate(ctx, dirPath); // its node records whether it holds xattr whiteouts
 }
 
 /** (parent fd, name) addressing of an upper path; the root is ('' on the root fd). */

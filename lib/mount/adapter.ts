@@ -9,7 +9,7 @@ import { servedFlags } from './io-mode';
 import { Listings } from './listings';
 import { NOTHING_NEGOTIATED, type Negotiated } from './negotiated';
 import { NodeFiles } from './node-files';
-import { NodeTable, ROOT_ID } from './node-table';
+import { NodeTable, type TableNode } from './node-table';
 import { OpenFiles, type OpenFile } from './open-files';
 import { StatOverride } from './override-stat';
 import { EdgePolicy } from './policy';
@@ -35,7 +35,10 @@ const NO_OPEN = Object.freeze({ code: 'ENOSYS', errno: sys.codeErrno('ENOSYS')! 
  * stores differently from the engine is the policy's (EdgePolicy). Errors pass through with their errno.
  */
 export class OverlayFuseOps implements FuseOperations {
-  readonly nodes = new NodeTable();
+  /** Node ids the kernel holds; a forgotten directory's engine node is let go. */
+  readonly nodes = new NodeTable((n) => {
+    if (n.node !== undefined) this.ov.release(n.node);
+  });
   readonly files = new OpenFiles();
   private readonly nodeFiles: NodeFiles;
   private readonly listings: Listings;
@@ -63,27 +66,35 @@ export class OverlayFuseOps implements FuseOperations {
 
   // --- node ids -> paths and engine nodes (NodeTable) ---
 
-  /** An entry reply for `path`, counting the kernel's new reference. */
-  private entry(path: string, found?: OverlayNode): fuse.FuseEntry {
-    const node = found ?? this.ov.resolve(path);
+  /** An entry reply for `name` in directory node `parentId`, counting the kernel's new reference. */
+  private entry(parentId: number, name: string, found?: OverlayNode): fuse.FuseEntry {
+    const node = found ?? this.ov.lookup(this.nodeOf(parentId), name);
     const attr = this.ov.getattr(node);
-    const nodeid = path === '' ? ROOT_ID : this.nodes.remember(attr.ino, path);
-    if (node.isDir) {
-      // Directories are asked for by node id all the time (lookups in them); files are not worth
-      // the memory of keeping their node for as long as the kernel keeps the inode.
-      const n = this.nodes.get(nodeid);
-      n.node = node;
-      n.gen = this.ov.generation;
-    }
+    const nodeid = this.nodes.remember(attr.ino, this.nodes.get(parentId), name);
+    // Directories are asked for by node id all the time (lookups in them); files are not worth
+    // the memory of keeping their node for as long as the kernel keeps the inode.
+    if (node.isDir) this.keepNode(this.nodes.get(nodeid), node);
+    return this.entryReply(nodeid, node, attr);
+  }
+
+  private entryReply(nodeid: number, node: OverlayNode, attr: Attr): fuse.FuseEntry {
     const t = this.timeoutFor(node);
     const out = this.policy.shown(attr, node);
     return { nodeid, attr: out, entryTimeout: t, attrTimeout: this.attrTimeout(nodeid, out.mode, t) };
   }
 
+  /** A directory's engine node, held: the engine keeps it current (changed in place, moved, or stale). */
+  private keepNode(n: TableNode, node: OverlayNode): void {
+    if (n.node === node) return;
+    this.ov.hold(node);
+    if (n.node !== undefined) this.ov.release(n.node);
+    n.node = node;
+  }
+
   /** The merged path of `nodeid`, or null when it has no name any more (unlinked, renamed over). */
   private nameOf(nodeid: number): string | null {
     const n = this.nodes.get(nodeid);
-    return n.detached ? null : n.path;
+    return n.detached ? null : this.nodes.pathOf(n);
   }
 
   private path(nodeid: number): string {
@@ -92,23 +103,31 @@ export class OverlayFuseOps implements FuseOperations {
     return path;
   }
 
-  /** The engine node behind `nodeid`: the one remembered while nothing changed, else looked up by path. */
+  /**
+   * The engine node behind `nodeid`: a directory's held one while it is current, else looked up by
+   * name in its parent's (from the nearest current ancestor down: trees may be 10,000 deep).
+   */
   private nodeOf(nodeid: number): OverlayNode {
     const n = this.nodes.get(nodeid);
     if (n.detached) throw Object.assign(new Error(`node ${nodeid} has no name any more`), { code: 'ENOENT' });
-    const gen = this.ov.generation;
-    if (n.node !== undefined && n.gen === gen) return n.node;
-    const node = this.ov.resolve(n.path);
-    if (node.isDir) {
-      n.node = node;
-      n.gen = gen;
+    if (n.node !== undefined && !n.node.stale) return n.node;
+    const chain: TableNode[] = [];
+    let at = n;
+    while (at.parent !== null && (at.node === undefined || at.node.stale)) {
+      chain.push(at);
+      at = at.parent;
+    }
+    let node = at.parent === null ? this.ov.root : at.node!;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      node = this.ov.lookup(node, chain[i].name);
+      if (node.isDir) this.keepNode(chain[i], node);
     }
     return node;
   }
 
-  /** The node id the object at `path` has (or would get), or null if there is none. */
-  private idAt(path: string): number | null {
-    const node = this.ov.tryResolve(path);
+  /** The node id the object `name` in directory node `parentId` has, or null if there is none. */
+  private idAt(parentId: number, name: string): number | null {
+    const node = this.ov.tryLookup(this.nodeOf(parentId), name);
     return node === null ? null : this.nodes.idOf(node.ino) ?? null;
   }
 
@@ -116,12 +135,12 @@ export class OverlayFuseOps implements FuseOperations {
 
   private timeoutFor(node: OverlayNode): number {
     // The root stays short: a stat of the mountpoint is how a dead server is noticed.
-    if (node.path === '') return 1;
+    if (node.parent === null) return 1;
     return node.isUpper ? this.timeouts.upper : this.timeouts.lower;
   }
 
-  private attrOut(path: string, nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
-    const node = this.nodes.get(nodeid).path === path ? this.nodeOf(nodeid) : this.ov.resolve(path);
+  private attrOut(nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } {
+    const node = this.nodeOf(nodeid);
     const attr = this.policy.shown(this.ov.getattr(node), node);
     return { attr, attrTimeout: this.attrTimeout(nodeid, attr.mode, this.timeoutFor(node)) };
   }
@@ -144,11 +163,18 @@ export class OverlayFuseOps implements FuseOperations {
   // --- operations ---
 
   lookup(_ctx: FuseContext, a: fuse.NameIn): fuse.FuseEntry {
-    const path = joinPath(this.path(a.nodeid), a.name);
+    if (a.name === '.' || a.name === '..') {
+      // Only for exported file handles; the node (or its parent) as it is known.
+      const here = this.nodes.get(a.nodeid);
+      const n = a.name === '..' ? here.parent ?? here : here;
+      n.nlookup++;
+      const node = this.nodeOf(n.nodeid);
+      return this.entryReply(n.nodeid, node, this.ov.getattr(node));
+    }
     const node = this.ov.tryLookup(this.nodeOf(a.nodeid), a.name);
     // A negative entry the kernel may cache for a second (the name may be created through us meanwhile).
     if (node === null) return { nodeid: 0, attr: NO_ATTR, entryTimeout: 1 };
-    return this.entry(path, node);
+    return this.entry(a.nodeid, a.name, node);
   }
 
   forget(_ctx: FuseContext, a: fuse.ForgetIn): void {
@@ -165,12 +191,12 @@ export class OverlayFuseOps implements FuseOperations {
       const byPath = this.nodes.get(a.nodeid).detached ? null : this.tryAttr(a.nodeid);
       return byPath ?? this.openAttr(a.nodeid, open);
     }
-    return this.attrOut(this.path(a.nodeid), a.nodeid);
+    return this.attrOut(a.nodeid);
   }
 
   private tryAttr(nodeid: number): { attr: fuse.FuseAttr; attrTimeout: number } | null {
     try {
-      return this.attrOut(this.path(nodeid), nodeid);
+      return this.attrOut(nodeid);
     } catch {
       return null;
     }
@@ -192,7 +218,7 @@ export class OverlayFuseOps implements FuseOperations {
       await this.policy.setattr(path, { mode, uid: a.uid, gid: a.gid, size: a.size, atime: a.atime, mtime: a.mtime });
       if (a.size !== undefined && this.files.readsLowerOnly(a.nodeid)) await this.adoptUpper(path, a.nodeid);
     }
-    return this.attrOut(path, a.nodeid);
+    return this.attrOut(a.nodeid);
   }
 
   /** The umask for the engine to apply: the kernel's, when it did not apply it (FUSE_DONT_MASK). */
@@ -217,36 +243,36 @@ export class OverlayFuseOps implements FuseOperations {
   async symlink(ctx: FuseContext, a: fuse.SymlinkIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
     await this.ov.symlink(a.target, path, this.policy.owner(ctx));
-    return this.entry(path);
+    return this.entry(a.nodeid, a.name);
   }
 
   async mknod(ctx: FuseContext, a: fuse.MknodIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
     await this.ov.mknod(path, a.mode, a.rdev, this.policy.creator(ctx, this.umask(a.umask)));
     await this.policy.recordNew(path, ctx, a.mode);
-    return this.entry(path);
+    return this.entry(a.nodeid, a.name);
   }
 
   async mkdir(ctx: FuseContext, a: fuse.MkdirIn): Promise<fuse.FuseEntry> {
     const path = joinPath(this.path(a.nodeid), a.name);
     await this.ov.mkdir(path, a.mode & 0o7777, this.policy.creator(ctx, this.umask(a.umask)));
     await this.policy.recordNew(path, ctx, a.mode);
-    return this.entry(path);
+    return this.entry(a.nodeid, a.name);
   }
 
   async unlink(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const victim = this.idAt(path);
+    const victim = this.idAt(a.nodeid, a.name);
     this.keepReachable(victim, path);
     await this.ov.unlink(path);
-    if (victim !== null) this.nodes.detach(victim, path);
+    if (victim !== null) this.nodes.detach(victim, this.nodes.get(a.nodeid), a.name);
   }
 
   async rmdir(_ctx: FuseContext, a: fuse.NameIn): Promise<void> {
     const path = joinPath(this.path(a.nodeid), a.name);
-    const victim = this.idAt(path);
+    const victim = this.idAt(a.nodeid, a.name);
     await this.ov.rmdir(path);
-    if (victim !== null) this.nodes.detach(victim, path);
+    if (victim !== null) this.nodes.detach(victim, this.nodes.get(a.nodeid), a.name);
   }
 
   async rename(_ctx: FuseContext, a: fuse.RenameIn): Promise<void> {
@@ -255,19 +281,18 @@ export class OverlayFuseOps implements FuseOperations {
     // RENAME_WHITEOUT is for overlayfs itself, not for users of one (the kernel overlay refuses it too).
     if ((a.flags & sys.RENAME.WHITEOUT) !== 0) throw Object.assign(new Error('RENAME_WHITEOUT'), { code: 'EINVAL' });
     const exchange = (a.flags & sys.RENAME.EXCHANGE) !== 0;
-    const source = this.ov.tryResolve(from), target = this.ov.tryResolve(to);
+    const fromDir = this.nodes.get(a.nodeid), toDir = this.nodes.get(a.newParent);
+    const source = this.ov.tryLookup(this.nodeOf(a.nodeid), a.name), target = this.ov.tryLookup(this.nodeOf(a.newParent), a.newName);
     const moving = source === null ? null : this.nodes.idOf(source.ino) ?? null;
     const other = target === null ? null : this.nodes.idOf(target.ino) ?? null;
     if (!exchange && other !== moving) this.keepReachable(other, to);
     await this.ov.rename(from, to, { noReplace: (a.flags & sys.RENAME.NOREPLACE) !== 0, exchange });
     // The object renamed over loses its name; open descriptors may still reach it.
-    if (!exchange && other !== null && other !== moving) this.nodes.detach(other, to);
-    if (source?.isDir === true || (exchange && target?.isDir === true)) {
-      this.nodes.moved(from, to, exchange); // with everything below: a walk of the table
-    } else if (moving !== other) {
-      // A file (dpkg renames every file it installs): one node, two when exchanged.
-      if (moving !== null) this.nodes.renamed(moving, from, to);
-      if (exchange && other !== null) this.nodes.renamed(other, to, from);
+    if (!exchange && other !== null && other !== moving) this.nodes.detach(other, toDir, a.newName);
+    // One node moves (two when exchanged), a directory with all below it: they hang from it.
+    if (moving !== other) {
+      if (moving !== null) this.nodes.renamed(moving, fromDir, a.name, toDir, a.newName);
+      if (exchange && other !== null) this.nodes.renamed(other, toDir, a.newName, fromDir, a.name);
     }
   }
 
@@ -277,7 +302,7 @@ export class OverlayFuseOps implements FuseOperations {
     // The reply must name the inode the kernel linked (it updates that one's link count from the
     // reply): a copy-up that gave the object a new number (a lower symlink or fifo) keeps the node id.
     this.nodes.rebind(a.oldNodeid, this.ov.getattr(path).ino);
-    return this.entry(path);
+    return this.entry(a.nodeid, a.newName);
   }
 
   // --- open files ---
@@ -348,7 +373,7 @@ export class OverlayFuseOps implements FuseOperations {
     const path = joinPath(this.path(a.nodeid), a.name);
     const handle = await this.ov.create(path, a.mode & 0o7777, servedFlags(a.flags, this.granted.writebackCache), this.policy.creator(ctx, this.umask(a.umask)));
     await this.policy.recordNew(path, ctx, a.mode);
-    const entry = this.entry(path);
+    const entry = this.entry(a.nodeid, a.name);
     try {
       // created with set-ID bits: served, so that its writes clear them or not as the caller's rights say
       const passthrough = setid.mayPassThrough(entry.attr.mode, wantsWrite(handle.flags));

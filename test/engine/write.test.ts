@@ -84,7 +84,9 @@ test('chmod, chown and utimes of an upper file keep its cached node; every stat 
     assert.equal([a.mode & 0o7777, a.uid, a.gid, a.mtimeSec, a.mtimeNsec, a.atimeSec], [0o640, 7, 8, 9, 10, 5]);
     assert.is(ov.readFile('/d/f').toString(), 'lower', 'the data still comes from below (metacopy)');
     await ov.setattr('/d/f', { size: 2 });
-    assert.ok(ov.resolve('/d/f') !== node, 'a size change is looked up again (it ends the metacopy)');
+    // A size change ends the metacopy: the same node, changed in place, now reads its data above.
+    assert.ok(ov.resolve('/d/f') === node, 'the node is changed in place, not replaced');
+    assert.ok(node.dataEntry.layer.isUpper, 'its data now lies in the upper layer');
     assert.is(ov.readFile('/d/f').toString(), 'lo');
   });
 });
