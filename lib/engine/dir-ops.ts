@@ -7,7 +7,7 @@ import { adjustLinkCount } from './hardlink';
 import { ACL_ACCESS, ACL_DEFAULT, InheritedAcl, inheritAcl } from './acl';
 import { OverlayError, hasCode } from './errors';
 import { checkName, forgetTree, invalidate, invalidateListing, lookupChild, newUpperObject, renamed } from './lookup';
-import { OverlayNode, joinPath } from './node';
+import { OverlayNode, joinPath, splitPath } from './node';
 import { listDirectory } from './readdir';
 import {
   lowerHasName, markXwhiteouts, removeUpper, replaceWithWhiteout, setOpaque, upperParentOf, upperState, writeWhiteout,
@@ -340,8 +340,9 @@ export async function rename(ctx: OverlayContext, oldParentPath: string, oldName
   const oldFd = ctx.stack.upper!.dirFd(oldParentPath);
   const newFd = ctx.stack.upper!.dirFd(newParentPath);
 
-  if (src.isDir) prepareMovedDir(ctx, upSrc, oldPath, newLowerHas);
-  if (upDst !== null && upDst.isDir) prepareMovedDir(ctx, upDst, newPath, lowerHasName(ctx, oldParent, oldName));
+  const samedir = oldParentPath === newParentPath;
+  if (src.isDir) prepareMovedDir(ctx, upSrc, oldPath, samedir, newLowerHas);
+  if (upDst !== null && upDst.isDir) prepareMovedDir(ctx, upDst, newPath, samedir, lowerHasName(ctx, oldParent, oldName));
 
   if (flags.exchange) {
     sys.renameat2(oldFd, oldName, newFd, newName, RENAME.EXCHANGE);
@@ -365,15 +366,27 @@ function sameObject(a: OverlayNode, b: OverlayNode): boolean {
 }
 
 /**
- * Before a directory moves: one with lower layers gets a redirect to where they are (unless it has
- * one already); a pure upper one going where a lower layer holds the name becomes opaque.
+ * Before a directory moves: one with lower layers gets a redirect to where they are, as the kernel's
+ * ovl_set_redirect writes it: within its directory the old name (relative), to another directory the
+ * lower path from the root (absolute; one the filesystem cannot store is EXDEV, as the kernel answers
+ * past redirect_max). A relative redirect already there stays for a move within the directory; an
+ * absolute one stays always. A pure upper directory going where a lower layer holds the name becomes
+ * opaque.
  */
-function prepareMovedDir(ctx: OverlayContext, node: OverlayNode, path: string, targetHasLower: boolean): void {
+function prepareMovedDir(ctx: OverlayContext, node: OverlayNode, path: string, samedir: boolean, targetHasLower: boolean): void {
   const { dirFd, name } = upperParentOf(ctx, path);
   const hasLower = node.entries.some((e) => !e.layer.isUpper);
   if (hasLower) {
-    if (sys.getxattrat(dirFd, name, ctx.xattrs.redirect) === null) {
-      sys.setxattrat(dirFd, name, ctx.xattrs.redirect, Buffer.from('/' + (node.entries[1]?.path ?? path)));
+    const had = sys.getxattrat(dirFd, name, ctx.xattrs.redirect)?.toString('utf8') ?? null;
+    if (had !== null && (had.startsWith('/') || samedir)) return;
+    const lowerPath = node.entries[1]?.path ?? path;
+    // No redirect yet: its lower directories are found by its name in the parent's (lookup.ts).
+    const redirect = samedir && had === null ? splitPath(lowerPath).name : '/' + lowerPath;
+    try {
+      sys.setxattrat(dirFd, name, ctx.xattrs.redirect, Buffer.from(redirect));
+    } catch (err) {
+      if (hasCode(err, 'ENOSPC', 'E2BIG', 'ERANGE')) throw new OverlayError('EXDEV', 'rename', where(path), 'its redirect is too long to store');
+      throw err;
     }
   } else if (targetHasLower) {
     setOpaque(ctx, dirFd, name);
