@@ -228,3 +228,31 @@ process.on('exit', () => {
 export function chain(n: number, ...rest: Steps): Steps {
   return ([['d', n], ...rest] as Steps).filter(([, c]) => c > 0);
 }
+
+/**
+ * The tree lines of an upper holding a copied-up chain of `depth` directories d, `bottom` (sorted
+ * "NAME TYPE" lines) in its last one; with `renamedAt`, the directory at that depth renamed to r
+ * (a whiteout where it was, a redirect on r), as the kernel's overlayfs leaves it.
+ */
+export function copiedUpChain(depth: number, bottom: string[], renamedAt?: number): string[] {
+  const lines = Array.from({ length: depth }, (_, i) => `${i + 1} d d`);
+  if (renamedAt !== undefined) lines.splice(renamedAt - 1, 1, `${renamedAt} d w`, `${renamedAt} r d redirect`);
+  return [...lines, ...bottom.map((b) => `${depth + 1} ${b}`)];
+}
+
+/** Where `actual` differs from `expected`, key by key, long listings cut to their first differences. */
+export function differences(expected: unknown, actual: unknown, at = ''): string {
+  const cut = (v: unknown) => { const j = JSON.stringify(v) ?? 'undefined'; return j.length > 300 ? j.slice(0, 300) + '...' : j; };
+  if (JSON.stringify(expected) === JSON.stringify(actual)) return '';
+  if (Array.isArray(expected) && Array.isArray(actual) && [...expected, ...actual].every((e) => typeof e === 'string')) {
+    const [e, a] = [expected as string[], actual as string[]];
+    const lines = Array.from({ length: Math.max(e.length, a.length) }, (_, i) => i).filter((i) => e[i] !== a[i]);
+    return `  ${at} (${e.length} lines expected, ${a.length} got):\n` + lines.slice(0, 40).map((i) => `    line ${i + 1}: expected ${cut(e[i])}, got ${cut(a[i])}\n`).join('');
+  }
+  const isResult = (v: unknown) => v !== null && typeof v === 'object' && ('ok' in v || 'err' in v);
+  if (expected !== null && actual !== null && typeof expected === 'object' && typeof actual === 'object' && !isResult(expected) && !isResult(actual)) {
+    const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])];
+    return keys.map((k) => differences((expected as Record<string, unknown>)[k], (actual as Record<string, unknown>)[k], at === '' ? k : `${at}.${k}`)).join('');
+  }
+  return `  ${at}: expected ${cut(expected)}, got ${cut(actual)}\n`;
+}

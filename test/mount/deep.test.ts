@@ -17,7 +17,7 @@ import { assertNoMountsUnder, withLayerfs } from '../helpers/layerfs-mount';
 import { missing, testIf } from '../helpers/skip';
 import { VIA } from '../helpers/transport';
 import {
-  buildChain, chain, deepScratch, DeepOp, DeepResult, findTypes, firstDifference, rmRf, runOps, Steps, treeLines,
+  buildChain, chain, copiedUpChain, deepScratch, DeepOp, DeepResult, differences, findTypes, rmRf, runOps, Steps, treeLines,
 } from '../helpers/deep-tree';
 
 const LABEL = 'layerfs-mdeep-';
@@ -86,23 +86,6 @@ function same<T>(r: { kernel: T; layerfs: T }, expected: T, what: string): void 
   const json = (v: unknown) => JSON.stringify(v);
   assert.ok(json(r.kernel) === json(expected), `${what}: the kernel's overlayfs answers otherwise (the test is wrong):\n${differences(expected, r.kernel)}`);
   assert.ok(json(r.layerfs) === json(r.kernel), `${what}: layerfs answers otherwise than the kernel's overlayfs:\n${differences(r.kernel, r.layerfs)}`);
-}
-
-/** Where `actual` differs from `expected`, key by key, long listings cut to their first differences. */
-function differences(expected: unknown, actual: unknown, at = ''): string {
-  const cut = (v: unknown) => { const j = JSON.stringify(v) ?? 'undefined'; return j.length > 300 ? j.slice(0, 300) + '...' : j; };
-  if (JSON.stringify(expected) === JSON.stringify(actual)) return '';
-  if (Array.isArray(expected) && Array.isArray(actual) && [...expected, ...actual].every((e) => typeof e === 'string')) {
-    const [e, a] = [expected as string[], actual as string[]];
-    const lines = Array.from({ length: Math.max(e.length, a.length) }, (_, i) => i).filter((i) => e[i] !== a[i]);
-    return `  ${at} (${e.length} lines expected, ${a.length} got):\n` + lines.slice(0, 6).map((i) => `    line ${i + 1}: expected ${cut(e[i])}, got ${cut(a[i])}\n`).join('');
-  }
-  const isResult = (v: unknown) => v !== null && typeof v === 'object' && ('ok' in v || 'err' in v);
-  if (expected !== null && actual !== null && typeof expected === 'object' && typeof actual === 'object' && !isResult(expected) && !isResult(actual)) {
-    const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])];
-    return keys.map((k) => differences((expected as Record<string, unknown>)[k], (actual as Record<string, unknown>)[k], at === '' ? k : `${at}.${k}`)).join('');
-  }
-  return `  ${at}: expected ${cut(expected)}, got ${cut(actual)}\n`;
 }
 
 const ok = (v: string | string[] | null = null): DeepResult => ({ ok: v });
@@ -223,11 +206,7 @@ function runBoth(): Promise<{ kernel: Seq; layerfs: Seq; kernelOverLayerfs: Deep
 }
 
 /** The upper after the sequence's step: the chain copied up, `bottom` (sorted) in its last directory. */
-function chainUpper(bottom: string[], renamed = false): string[] {
-  const lines = Array.from({ length: DEPTH }, (_, i) => `${i + 1} d d`);
-  if (renamed) lines.splice(MID - 1, 1, `${MID} d w`, `${MID} r d redirect`);
-  return [...lines, ...bottom.map((b) => `${DEPTH + 1} ${b}`)];
-}
+const chainUpper = (bottom: string[], renamed = false) => copiedUpChain(DEPTH, bottom, renamed ? MID : undefined);
 
 const step = <K extends keyof Seq>(k: K) => async () => {
   const r = await runBoth();
