@@ -276,6 +276,13 @@ test(`mkdir, stat, rmdir, create, unlink at ${LENGTHS.join(', ')} bytes from the
     }
     same(actual, expected, 'long paths');
     same(await runOps(upper, [{ op: 'read', at: lowSteps, name: lowName }], s.dir), [ok(BOTTOM + 'more')], 'the copied-up lower file in the upper');
+    // Nothing else is left in the upper: the parents made, the copied-up file in the deepest one.
+    const parents = pathOf(LENGTHS[LENGTHS.length - 1]).split('/').length - 1;
+    assert.is(lowSteps[0][1], parents); // the lower file is in the deepest parent
+    same(await treeLines(upper, s.dir), [
+      ...Array.from({ length: parents }, (_, i) => `${i + 1} ${'p'.repeat(200)} d`),
+      `${parents + 1} ${lowName} f ${BOTTOM.length + 4}`,
+    ], 'the upper after the long paths');
   } finally {
     s.remove();
   }

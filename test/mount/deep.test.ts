@@ -3,9 +3,9 @@
  * works through a layerfs mount as through the kernel's overlayfs (walk, create and copy-up at the
  * bottom, rename in the middle, rm -rf of it all), and so do objects whose path from the upper root
  * is around PATH_MAX (4,096 bytes). Every program here walks one component at a time (python3 with
- * directory descriptors, find, rm), as programs must once a path is longer than PATH_MAX; each
- * scenario runs on the kernel first (whose answers are also checked against what they must be)
- * and then on layerfs, whose answers, errnos and upper tree must be the kernel's.
+ * directory descriptors, find, rm), as programs must once a path is longer than PATH_MAX. Each
+ * scenario runs on the kernel (whose answers are also checked against what they must be, so a
+ * wrong test shows as such) and on layerfs, whose answers, errnos and upper tree must be the kernel's.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -27,7 +27,7 @@ const t = testIf(test, missing('root', '/dev/fuse'));
 const DEPTH = 10_000;
 const MID = 5_000;
 const BOTTOM = 'bottom\n';
-/** The kernel answers this too when it follows redirects of renamed lower directories. */
+/** The kernel renames a lower directory (leaving a redirect) only with redirect_dir=on, layerfs always. */
 const KERNEL_EXTRA = ['redirect_dir=on'];
 
 let shared: { dir: string; remove(): void } | null = null;
@@ -184,7 +184,8 @@ function runBoth(): Promise<{ kernel: Seq; layerfs: Seq; kernelOverLayerfs: Deep
     const times: string[] = [];
     const timed = async <T>(what: string, p: Promise<T>) => { const t0 = Date.now(); const v = await p; times.push(`${what} ${Date.now() - t0} ms`); return v; };
     const l = sideDirs(base, 'layerfs');
-    const [kernel, layerfs] = await Promise.all([
+    // Both settle before anything is thrown: no side still running when the scratch goes.
+    const [k, lf] = await Promise.allSettled([
       timed('kernel', side(onKernel(lower), sideDirs(base, 'kernel'))),
       timed('layerfs', (async () => {
         const seq = await onLayerfs(lower)(l, sequence);
@@ -200,7 +201,9 @@ function runBoth(): Promise<{ kernel: Seq; layerfs: Seq; kernelOverLayerfs: Deep
       })()),
     ]);
     if (process.env.LAYERFS_DEEP_TIMES) console.log(`  ${times.join(', ')}`);
-    return { kernel, layerfs: layerfs.seq, kernelOverLayerfs: layerfs.kernelOverLayerfs };
+    if (k.status === 'rejected') throw k.reason;
+    if (lf.status === 'rejected') throw lf.reason;
+    return { kernel: k.value, layerfs: lf.value.seq, kernelOverLayerfs: lf.value.kernelOverLayerfs };
   })();
   return both;
 }
