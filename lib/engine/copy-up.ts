@@ -3,7 +3,7 @@ import { AT, O, S } from '../sys';
 import type { OverlayContext } from './context';
 import { copyData, CopyMethod } from './copy-data';
 import { OverlayError, hasCode } from './errors';
-import { invalidate, invalidateListing, lookupChild, lookupRoot } from './lookup';
+import { invalidate, invalidateListing, lookupChild, lookupRoot, refreshNode } from './lookup';
 import { OverlayNode, RealEntry, splitPath } from './node';
 import type { WorkDir } from './workdir';
 import { indexKey, isLowerHardLink } from './hardlink';
@@ -324,20 +324,29 @@ async function singleFlight<T>(ctx: OverlayContext, key: string, fn: () => Promi
   }
 }
 
-/** Makes sure merged directory `path` exists in the upper layer, copying up its ancestors first. */
+/**
+ * Makes sure merged directory `path` exists in the upper layer, copying up its ancestors first: the
+ * nodes up to the first one in the upper, then down, one copy each (trees may be 10,000 deep).
+ */
 export async function copyUpDir(ctx: OverlayContext, path: string): Promise<OverlayNode> {
   const node = currentNode(ctx, path);
   if (node.top.layer.isUpper) return node;
   if (!node.isDir) throw new OverlayError('ENOTDIR', 'copyup', '/' + path);
   const work = requireWork(ctx, 'copyup', path);
-  await copyUpDir(ctx, splitPath(path).dir);
-  return singleFlight(ctx, 'dir:' + path, async () => {
-    const fresh = currentNode(ctx, path);
-    if (fresh.top.layer.isUpper) return fresh;
-    await new CopyUp(ctx, work, fresh, false).run();
-    invalidateWithParent(ctx, path);
-    return currentNode(ctx, path);
-  });
+  const missing: OverlayNode[] = [];
+  for (let n: OverlayNode | null = node; n !== null && !n.top.layer.isUpper; n = n.parent) missing.push(n);
+  for (let i = missing.length - 1; i >= 0; i--) {
+    const dir = missing[i];
+    const at = dir.path;
+    await singleFlight(ctx, 'dir:' + at, async () => {
+      if (dir.top.layer.isUpper) return; // copied by a caller before us (the node changed in place)
+      await new CopyUp(ctx, work, dir, false).run();
+      // In place, without walking from the root: its parent's index learns the upper has it now.
+      if (dir.parent !== null) ctx.listingChanged(dir.parent);
+      refreshNode(ctx, dir);
+    });
+  }
+  return node.stale ? currentNode(ctx, path) : node;
 }
 
 /**

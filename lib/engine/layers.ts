@@ -1,8 +1,8 @@
 import { LruMap } from './lru';
 import * as sys from '../sys';
 
-/** Characters of a relative path opened in one call: 1000 characters are < PATH_MAX bytes in any UTF-8. */
-const PIECE = 1000;
+/** Relative paths are opened in pieces under PIECE + 255 characters: < PATH_MAX bytes in any UTF-8. */
+const PIECE = 700;
 
 /**
  * One real directory tree of the stack. Layer 0 is the upper (when there is one); lowers follow top
@@ -49,10 +49,10 @@ export class Layer {
   private openDir(rel: string): number {
     const flags = sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC;
     if (rel.length <= PIECE) return sys.openBeneath(this.rootFd, rel, flags);
-    // A name is at most 255 bytes, so a slash lies within the last PIECE characters.
-    const cut = rel.lastIndexOf('/', rel.length - PIECE);
-    const at = cut > 0 ? cut : rel.indexOf('/', 1);
-    if (at < 0) return sys.openBeneath(this.rootFd, rel, flags);
+    // Cut at the last slash before a multiple of PIECE: every directory of a deep chain opens from
+    // one of a few ancestors (cached), and the rest is < PIECE + 255 characters.
+    const at = rel.lastIndexOf('/', Math.floor((rel.length - 1) / PIECE) * PIECE);
+    if (at <= 0) return sys.openBeneath(this.rootFd, rel, flags);
     // The ancestor's descriptor is used before anything else can evict it from the cache.
     return sys.openBeneath(this.dirFd(rel.slice(0, at)), rel.slice(at + 1), flags);
   }
