@@ -191,17 +191,58 @@ test('a held directory stays the node its name leads to when the node cache lets
   }, { nodes: 2 });
 });
 
-test('a held directory below an unheld one stays the node its name leads to', async () => {
-  const spec: LayerSpec = { 'a/held/in': { type: 'file', content: 'h' } };
+test('a held directory keeps its ancestors, also after it moves (the name is reached through them)', async () => {
+  const spec: LayerSpec = { 'a/b/held/in': { type: 'file', content: 'h' }, 'c/d': { type: 'dir' } };
   for (let i = 0; i < 20; i++) spec[`f${i}`] = { type: 'file' };
   await withOverlay([spec], async (ov) => {
-    const held = ov.resolve('a/held');
+    const others = () => {
+      for (let i = 0; i < 20; i++) ov.resolve(`f${i}`);
+    };
+    const held = ov.resolve('a/b/held');
     ov.hold(held);
-    for (let i = 0; i < 20; i++) ov.resolve(`f${i}`);
-    assert.ok(ov.resolve('a/held') === held);
-    await ov.chmod('a/held', 0o700);
+    others();
+    assert.ok(ov.resolve('a/b/held') === held, 'reached through the same ancestors');
+    await ov.chmod('a/b/held', 0o700);
     assert.ok(held.isUpper, 'the held node sees the change');
+    // Moved under another directory: that one is kept now.
+    await ov.rename('a/b/held', 'c/d/moved');
+    others();
+    assert.ok(ov.resolve('c/d/moved') === held);
+    // An ancestor moved: the held node comes along.
+    await ov.rename('c', 'e');
+    others();
+    assert.ok(ov.resolve('e/d/moved') === held);
+    assert.is(held.path, 'e/d/moved');
+    assert.is(text(ov, 'e/d/moved/in'), 'h');
+    // Exchanged with an unheld directory.
+    await ov.rename('e/d', 'a/b', { exchange: true });
+    others();
+    assert.ok(ov.resolve('a/b/moved') === held);
     ov.release(held);
+    assert.is(ov.resolve('a').holds, 0, 'released: no ancestor is held any more');
+    assert.is(ov.root.holds, 0);
+  }, { nodes: 2 });
+});
+
+test('a node held after the cache let it go is brought up to date and is the one its name leads to', async () => {
+  const spec: LayerSpec = { 'a/d/in': { type: 'file', content: 'in' } };
+  for (let i = 0; i < 20; i++) spec[`f${i}`] = { type: 'file' };
+  await withOverlay([spec], async (ov) => {
+    const others = () => {
+      for (let i = 0; i < 20; i++) ov.resolve(`f${i}`);
+    };
+    const d = ov.resolve('a/d');
+    others();
+    await ov.chmod('a/d', 0o700); // copied up through another node: `d` was let go
+    others();
+    assert.not.ok(d.isUpper);
+    ov.hold(d);
+    assert.ok(d.isUpper, 'looked up again at the hold');
+    assert.not.ok(d.stale);
+    others();
+    assert.ok(ov.resolve('a/d') === d);
+    assert.is(text(ov, 'a/d/in'), 'in');
+    ov.release(d);
   }, { nodes: 2 });
 });
 
