@@ -114,15 +114,48 @@ export class OverlayContext {
     return node;
   }
 
-  /** A holder needs `node` to stay the one its name leads to (until `release`). */
-  hold(node: OverlayNode): void {
-    node.holds++;
+  /**
+   * A holder needs `node` to stay the one its name leads to (until `release`). Its ancestors stay
+   * with it, as a dentry pins its parent: its name is reached through them. `holds` counts a
+   * node's own holds plus its children that have holds, so a hold walks up only as far as the
+   * first ancestor held already. Returns the nodes it put back in the caches (see `keep`).
+   */
+  hold(node: OverlayNode): OverlayNode[] {
+    const kept: OverlayNode[] = [];
+    for (let n: OverlayNode | null = node; n !== null && n.holds++ === 0; n = n.parent) {
+      if (this.keep(n)) kept.push(n);
+    }
+    return kept;
+  }
+
+  /**
+   * Puts back a node held now that the LRU had let go already, unless another took its name.
+   * Returns true when it did: the object may have changed since (the caller looks it up again).
+   */
+  private keep(n: OverlayNode): boolean {
+    if (n.parent === null || n.stale) return false;
+    const key = childKey(n.parent, n.name);
+    if (this.nodes.has(key) || this.held.has(key)) return false;
+    this.held.set(key, n);
+    return true;
   }
 
   release(node: OverlayNode): void {
-    if (--node.holds > 0 || node.parent === null) return;
-    const key = childKey(node.parent, node.name);
-    if (this.held.get(key) === node) this.held.delete(key);
+    for (let n: OverlayNode | null = node; n !== null && --n.holds === 0; n = n.parent) {
+      if (n.parent === null) break;
+      const key = childKey(n.parent, n.name);
+      if (this.held.get(key) === n) this.held.delete(key);
+    }
+  }
+
+  /**
+   * Before a rename moves each `node` into directory `to`: a held one now keeps its new ancestors
+   * instead of its old ones (all taken first, so no ancestor is let go on the way).
+   */
+  moveHolds(moves: readonly { node: OverlayNode; to: OverlayNode }[]): void {
+    const held = moves.filter((m) => m.node.holds > 0 && m.node.parent !== null);
+    for (const m of held) this.hold(m.to);
+    for (const m of held) this.release(m.node.parent!);
   }
 
   /** After a name in directory `dir` came or went: its listing and index are stale, its node is not. */

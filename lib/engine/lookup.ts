@@ -334,6 +334,10 @@ export function renamed(ctx: OverlayContext, oldParent: OverlayNode, oldName: st
   // Upper directory descriptors are cached by path (bounded by cache.dirFds).
   ctx.stack.forgetUpperDirs(oldPath);
   ctx.stack.forgetUpperDirs(newPath);
+  ctx.moveHolds([
+    ...(moving !== undefined ? [{ node: moving, to: newParent }] : []),
+    ...(other !== undefined && exchange ? [{ node: other, to: oldParent }] : []),
+  ]);
   if (other !== undefined) {
     if (exchange) {
       other.moveTo(oldParent, oldName);

@@ -59,7 +59,10 @@ export class OverlayNode {
   readonly serial = nextSerial++;
   /** The name no longer leads to this object (removed, replaced, renamed over). */
   stale = false;
-  /** Holders that need this node to stay the one its name leads to (the FUSE side's open nodes). */
+  /**
+   * Holders that need this node to stay the one its name leads to (the FUSE side's open nodes),
+   * plus its children that have holds (a held node keeps its ancestors: OverlayContext.hold).
+   */
   holds = 0;
   private memoPath = '';
   private memoEpoch = -1;

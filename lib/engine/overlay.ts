@@ -11,7 +11,7 @@ import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
 import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
-import { lookupChild, lookupRoot, pathComponents } from './lookup';
+import { lookupChild, lookupRoot, pathComponents, refreshNode } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
 import { findXattr, getXattr, listXattrs } from './xattr';
@@ -100,7 +100,8 @@ export class Overlay {
    * holds the directories the kernel knows. `release` ends one hold.
    */
   hold(node: OverlayNode): void {
-    this.ctx.hold(node);
+    // Nodes the LRU had let go (ancestors included) are brought up to date, the top one first.
+    for (const n of this.ctx.hold(node).reverse()) refreshNode(this.ctx, n);
   }
 
   release(node: OverlayNode): void {
