@@ -38,6 +38,12 @@ export class OverlayContext {
   readonly held = new Map<string, OverlayNode>();
   /** Lookups per merged directory (by node serial) not yet indexed (its index is built after a few). */
   readonly dirLookups: LruMap<number, number>;
+  /**
+   * Merged path -> node, for the calls that name objects by path (the path API, and the FUSE side's
+   * changes): a hit is used only while its node is cached, not stale, and still at that path, so
+   * a long path is walked once, not at every call.
+   */
+  readonly byPath: LruMap<string, OverlayNode>;
   /** Child keys known not to exist. */
   readonly negative: LruMap<string, true>;
   /** Merged directory (by node serial) -> which layer holds which name (bounded by names held). */
@@ -65,7 +71,9 @@ export class OverlayContext {
     // A held node the LRU lets go stays reachable: its holder must keep seeing changes through it.
     this.nodes = new LruMap(config.cache.nodes, (node, key) => {
       if (node.holds > 0 && !node.stale && !this.closing) this.held.set(key, node);
+      else node.cached = false;
     });
+    this.byPath = new LruMap(256);
     this.negative = new LruMap(Math.max(1, config.cache.nodes >> 2));
     this.dirLookups = new LruMap(4096);
     this.dirIndexes = new LRUCache({
@@ -97,7 +105,11 @@ export class OverlayContext {
     const key = childKey(parent, name);
     this.negative.delete(key);
     const old = this.nodes.take(key) ?? this.takeHeld(key);
-    if (old !== undefined && old !== node) old.stale = true;
+    if (old !== undefined && old !== node) {
+      old.stale = true;
+      old.cached = false;
+    }
+    node.cached = true;
     this.nodes.set(key, node);
   }
 
@@ -105,7 +117,9 @@ export class OverlayContext {
   takeChild(parent: OverlayNode, name: string): OverlayNode | undefined {
     const key = childKey(parent, name);
     this.negative.delete(key);
-    return this.nodes.take(key) ?? this.takeHeld(key);
+    const node = this.nodes.take(key) ?? this.takeHeld(key);
+    if (node !== undefined) node.cached = false;
+    return node;
   }
 
   private takeHeld(key: string): OverlayNode | undefined {
@@ -144,8 +158,17 @@ export class OverlayContext {
     for (let n: OverlayNode | null = node; n !== null && --n.holds === 0; n = n.parent) {
       if (n.parent === null) break;
       const key = childKey(n.parent, n.name);
-      if (this.held.get(key) === n) this.held.delete(key);
+      if (this.held.get(key) === n) {
+        this.held.delete(key);
+        n.cached = false;
+      }
     }
+  }
+
+  /** The node at merged path `path` when a recent walk found it and it is still the one there. */
+  nodeAtPath(path: string): OverlayNode | undefined {
+    const n = this.byPath.get(path);
+    return n !== undefined && n.cached && !n.stale && n.path === path ? n : undefined;
   }
 
   /**
@@ -169,6 +192,7 @@ export class OverlayContext {
     this.closing = true;
     this.nodes.clear();
     this.held.clear();
+    this.byPath.clear();
     this.negative.clear();
     this.dirIndexes.clear();
     this.work?.close();

@@ -52,11 +52,14 @@ export function requireWork(ctx: OverlayContext, syscall: string, path: string):
 export function currentNode(ctx: OverlayContext, path: string): OverlayNode {
   let node = lookupRoot(ctx);
   if (path === '') return node;
+  const known = ctx.nodeAtPath(path);
+  if (known !== undefined) return known;
   for (const name of path.split('/')) {
     const next = lookupChild(ctx, node, name);
     if (next === null) throw new OverlayError('ENOENT', 'copyup', '/' + path);
     node = next;
   }
+  ctx.byPath.set(path, node);
   return node;
 }
 

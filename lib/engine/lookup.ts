@@ -277,6 +277,8 @@ export function refreshNode(ctx: OverlayContext, node: OverlayNode): OverlayNode
 export function cachedAt(ctx: OverlayContext, path: string): OverlayNode | undefined {
   let node: OverlayNode | undefined = ctx.root ?? undefined;
   if (path === '' || node === undefined) return node;
+  const known = ctx.nodeAtPath(path);
+  if (known !== undefined) return known;
   let start = 0;
   while (node !== undefined && start <= path.length) {
     let end = path.indexOf('/', start);

@@ -59,6 +59,8 @@ export class OverlayNode {
   readonly serial = nextSerial++;
   /** The name no longer leads to this object (removed, replaced, renamed over). */
   stale = false;
+  /** In the caches (`nodes` or `held`): the node its name leads to, as long as it is there. */
+  cached = false;
   /**
    * Holders that need this node to stay the one its name leads to (the FUSE side's open nodes),
    * plus its children that have holds (a held node keeps its ancestors: OverlayContext.hold).

@@ -134,7 +134,11 @@ export class Overlay {
 
   private walk(target: string, missingIsNull: boolean): OverlayNode | null {
     let node = this.root;
-    for (const part of pathComponents(target)) {
+    // A path in the form the walk records (no leading slash): found again without walking.
+    const known = this.ctx.nodeAtPath(target);
+    if (known !== undefined) return known;
+    const parts = pathComponents(target);
+    for (const part of parts) {
       if (!node.isDir) throw new OverlayError('ENOTDIR', 'lookup', target);
       const next = this.tryLookup(node, part);
       if (next === null) {
@@ -143,6 +147,7 @@ export class Overlay {
       }
       node = next;
     }
+    if (parts.length > 1) this.ctx.byPath.set(node.path, node);
     return node;
   }
 

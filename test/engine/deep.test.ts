@@ -18,6 +18,12 @@ import {
 
 const LABEL = 'layerfs-edeep-';
 const DEPTH = 10_000;
+/**
+ * Room for the whole chain: path-addressed calls walk from the root, and a chain deeper than the
+ * node cache would be looked up again at every call (the mount holds the directories the kernel
+ * knows, so it needs no such room: test/mount/deep.test.ts).
+ */
+const CACHE = { nodes: 2 * DEPTH + 100 };
 const MID = 5_000;
 const BOTTOM = 'bottom\n';
 const NEW = 'created at the bottom\n';
@@ -136,7 +142,7 @@ test(`a chain of ${DEPTH} directories through the engine: walk, create and copy-
     for (const d of [lower, upper, work]) fs.mkdirSync(d);
     await buildChain(lower, DEPTH, BOTTOM);
     const c = new Checks();
-    let ov = Overlay.open({ lower: [lower], upper, work });
+    let ov = Overlay.open({ lower: [lower], upper, work, cache: CACHE });
     try {
       // Walk, by node and by path.
       const walked = walkNodes(ov, DEPTH);
@@ -196,7 +202,7 @@ test(`a chain of ${DEPTH} directories through the engine: walk, create and copy-
     await c.check('the kernel over the engine\'s upper', reread, [ENOENT, ok(BOTTOM + MORE), ok(NEW)]);
 
     // Reopened: the renamed tree as left, then rm -rf of it all.
-    ov = Overlay.open({ lower: [lower], upper, work });
+    ov = Overlay.open({ lower: [lower], upper, work, cache: CACHE });
     try {
       await c.check('the old name after a reopen', () => kind(ov, chainPath(MID)), ENOENT);
       await c.check('the bottom through the new name after a reopen', () => ov.readFile(RENAMED('f')).toString(), ok(BOTTOM + MORE));
