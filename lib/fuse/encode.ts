@@ -259,8 +259,6 @@ export interface DirEntry {
   off: number;
 }
 
-const enc = new TextEncoder();
-
 /**
  * Pack fuse_dirent records (24-byte header + name, padded to 8) into at most `size` bytes.
  * Returns the packed body and how many entries fit (an entry never straddles the limit).
@@ -269,14 +267,14 @@ export function packDirents(entries: readonly DirEntry[], size: number): { data:
   const buf = Buffer.alloc(size);
   let pos = 0, count = 0;
   for (const e of entries) {
-    const name = enc.encode(e.name);
-    const rec = align8(SIZE.DIRENT + name.length);
+    const nameLen = Buffer.byteLength(e.name, 'utf8');
+    const rec = align8(SIZE.DIRENT + nameLen);
     if (pos + rec > size) break;
     writeU64(buf, pos, e.ino);
     writeU64(buf, pos + 8, e.off);
-    buf.writeUInt32LE(name.length, pos + 16);
-    buf.writeUInt32LE(e.type >>> 0, pos + 20);
-    buf.set(name, pos + 24);
+    w32(buf, pos + 16, nameLen);
+    w32(buf, pos + 20, e.type);
+    buf.write(e.name, pos + 24, nameLen, 'utf8');
     pos += rec;
     count++;
   }
@@ -293,31 +291,49 @@ export function direntplusSize(nameBytes: number): number {
  * entries that fit, so callers check fits() before resolving the entry, then add().
  */
 export class DirentPlusPacker {
+  /** the reply: out header, then the records (no copy into a reply buffer at the end) */
   private readonly buf: Buffer;
-  private pos = 0;
+  private pos = SIZE.OUT_HEADER;
   count = 0;
-  constructor(readonly size: number, private readonly dflt = DEFAULT_TIMEOUTS) { this.buf = Buffer.alloc(size); }
+  /** the name fits() measured last, and its length in bytes (add() follows fits() for the same name) */
+  private lastName = '';
+  private lastLen = 0;
+  constructor(readonly size: number, private readonly dflt = DEFAULT_TIMEOUTS) { this.buf = Buffer.alloc(SIZE.OUT_HEADER + size); }
+  private byteLength(name: string): number {
+    if (name !== this.lastName) {
+      this.lastName = name;
+      this.lastLen = Buffer.byteLength(name, 'utf8');
+    }
+    return this.lastLen;
+  }
   fits(name: string): boolean {
-    return this.pos + direntplusSize(Buffer.byteLength(name)) <= this.size;
+    return this.pos + direntplusSize(this.byteLength(name)) <= SIZE.OUT_HEADER + this.size;
   }
   /** entry undefined (or nodeid 0): the kernel gets the name and type only, no lookup is implied */
   add(d: DirEntry, entry?: FuseEntry): boolean {
-    const name = enc.encode(d.name);
-    const rec = direntplusSize(name.length);
-    if (this.pos + rec > this.size) return false;
-    const p = this.pos;
-    if (entry && entry.nodeid !== 0) writeEntry(this.buf, p, entry, this.dflt);
+    const nameLen = this.byteLength(d.name);
+    const rec = direntplusSize(nameLen);
+    if (this.pos + rec > SIZE.OUT_HEADER + this.size) return false;
+    const p = this.pos, b = this.buf;
+    if (entry && entry.nodeid !== 0) writeEntry(b, p, entry, this.dflt);
     const q = p + SIZE.ENTRY_OUT;
-    writeU64(this.buf, q, d.ino);
-    writeU64(this.buf, q + 8, d.off);
-    this.buf.writeUInt32LE(name.length, q + 16);
-    this.buf.writeUInt32LE(d.type >>> 0, q + 20);
-    this.buf.set(name, q + 24);
+    writeU64(b, q, d.ino);
+    writeU64(b, q + 8, d.off);
+    w32(b, q + 16, nameLen);
+    w32(b, q + 20, d.type);
+    b.write(d.name, q + 24, nameLen, 'utf8');
     this.pos += rec;
     this.count++;
     return true;
   }
-  data(): Buffer { return this.buf.subarray(0, this.pos); }
+  /** the packed records */
+  data(): Buffer { return this.buf.subarray(SIZE.OUT_HEADER, this.pos); }
+  /** the whole reply to request `unique`, as dataReply(unique, data()) without the copy */
+  reply(unique: number): Buffer {
+    const b = this.buf.subarray(0, this.pos);
+    writeOutHeader(b, unique);
+    return b;
+  }
 }
 
 /** FUSE_NOTIFY_INVAL_INODE: drop cached data of [off, off+len) (len 0: to the end; off -1: attrs only) */

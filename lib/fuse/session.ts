@@ -418,7 +418,7 @@ export class FuseSession {
       }
       packer.add(d, e);
     }
-    return enc.dataReply(ctx.unique, packer.data());
+    return packer.reply(ctx.unique);
   }
 
   private init(h: InHeader, k: InitIn): MaybePromise<Reply> {
