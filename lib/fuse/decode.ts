@@ -40,7 +40,7 @@ export interface DecodeOpts {
 }
 
 class Body {
-  constructor(readonly b: Buffer, public pos: number, readonly end: number, readonly copy: boolean) {}
+  constructor(public b: Buffer, public pos: number, public end: number, public copy: boolean) {}
   need(n: number): void {
     if (this.pos + n > this.end) throw new DecodeError(`truncated request body (${this.end - this.pos} < ${n})`);
   }
@@ -272,12 +272,29 @@ export interface Request<T = unknown> { header: InHeader; args: T }
  * caller has it already.
  */
 export function decodeRequest(buf: Buffer, len = buf.length, opts: DecodeOpts = {}, header: InHeader = decodeHeader(buf)): Request {
-  const b = len === buf.length ? buf : buf.subarray(0, len);
-  if (header.len !== len) throw new DecodeError(`length mismatch: header ${header.len}, read ${len}`);
+  return { header, args: decodeArgs(buf, len, opts, header) };
+}
+
+/**
+ * One Body for every request: decoding is synchronous and a decoder never keeps it (the session
+ * decodes each request read, so this spares an object per request).
+ */
+const EMPTY = Buffer.alloc(0);
+const shared = new Body(EMPTY, 0, 0, false);
+
+/** The args of the request in buf[0, len) (`buf` may be longer: the reader's whole buffer). */
+export function decodeArgs(buf: Buffer, len: number, opts: DecodeOpts, header: InHeader): unknown {
+  if (header.len !== len || len > buf.length) throw new DecodeError(`length mismatch: header ${header.len}, read ${len}`);
   // extensions (security context, supplementary groups) sit at the end: not part of the args
   const end = len - header.totalExtlen * 8;
   if (end < SIZE.IN_HEADER) throw new DecodeError('bad total_extlen');
   const dec = decoders[header.opcode as Op];
-  const body = new Body(b, SIZE.IN_HEADER, end, opts.copyPayload === true);
-  return { header, args: dec ? dec(header, body, opts) : { nodeid: header.nodeid } };
+  if (dec === undefined) return { nodeid: header.nodeid };
+  const body = shared;
+  body.b = buf; body.pos = SIZE.IN_HEADER; body.end = end; body.copy = opts.copyPayload === true;
+  try {
+    return dec(header, body, opts);
+  } finally {
+    body.b = EMPTY; // the request's buffer is not kept alive by the decoder
+  }
 }

@@ -24,23 +24,40 @@ export interface FuseStatfs {
   bsize: number; namelen: number; frsize: number;
 }
 
+/**
+ * A 32-bit little-endian integer (its low 32 bits, signed or not) at b[off, off+4), which the caller
+ * has sized: byte stores, without Buffer.writeUInt32LE's range checks (the reply path writes ~40 per
+ * reply).
+ */
+export function w32(b: Buffer, off: number, v: number): void {
+  b[off] = v;
+  b[off + 1] = v >>> 8;
+  b[off + 2] = v >>> 16;
+  b[off + 3] = v >>> 24;
+}
+
 export function writeU64(b: Buffer, off: number, v: number): void {
-  b.writeUInt32LE(v % 0x100000000 >>> 0, off);
-  b.writeUInt32LE(Math.floor(v / 0x100000000) >>> 0, off + 4);
+  if (v >= 0 && v <= 0xffffffff) {
+    w32(b, off, v);
+    w32(b, off + 4, 0);
+    return;
+  }
+  w32(b, off, v % 0x100000000);
+  w32(b, off + 4, Math.floor(v / 0x100000000));
 }
 
 /** A signed 64-bit little-endian integer (two 32-bit halves: no BigInt on the reply path). */
 export function writeI64(b: Buffer, off: number, v: number): void {
   const n = Math.trunc(v);
   const hi = Math.floor(n / 0x100000000);
-  b.writeUInt32LE(n - hi * 0x100000000, off);
-  b.writeInt32LE(hi, off + 4);
+  w32(b, off, n - hi * 0x100000000);
+  w32(b, off + 4, hi);
 }
 
 /** fuse_out_header in b[0, 16) */
 export function writeOutHeader(b: Buffer, unique: number, error = 0, len = b.length): void {
-  b.writeUInt32LE(len, 0);
-  b.writeInt32LE(error, 4);
+  w32(b, 0, len);
+  w32(b, 4, error);
   writeU64(b, 8, unique);
 }
 
@@ -59,9 +76,16 @@ export function outBuf(unique: number, bodySize: number): Buffer {
   return b;
 }
 
+/** As outBuf, not zeroed: for replies whose builder writes every byte of the body. */
+function fullBuf(unique: number, bodySize: number): Buffer {
+  const b = Buffer.allocUnsafe(SIZE.OUT_HEADER + bodySize);
+  writeOutHeader(b, unique);
+  return b;
+}
+
 /** error reply: errno positive (sent negated); 0 for a bodyless success */
 export function errorReply(unique: number, errno: number): Buffer {
-  const b = zeroed(SIZE.OUT_HEADER);
+  const b = Buffer.allocUnsafe(SIZE.OUT_HEADER);
   writeOutHeader(b, unique, errno === 0 ? 0 : -Math.abs(errno));
   return b;
 }
@@ -81,16 +105,16 @@ export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
   writeI64(b, off + 24, a.atimeSec);
   writeI64(b, off + 32, a.mtimeSec);
   writeI64(b, off + 40, a.ctimeSec);
-  b.writeUInt32LE(a.atimeNsec >>> 0, off + 48);
-  b.writeUInt32LE(a.mtimeNsec >>> 0, off + 52);
-  b.writeUInt32LE(a.ctimeNsec >>> 0, off + 56);
-  b.writeUInt32LE(a.mode >>> 0, off + 60);
-  b.writeUInt32LE(a.nlink >>> 0, off + 64);
-  b.writeUInt32LE(a.uid >>> 0, off + 68);
-  b.writeUInt32LE(a.gid >>> 0, off + 72);
-  b.writeUInt32LE(a.rdev >>> 0, off + 76);
-  b.writeUInt32LE(a.blksize >>> 0, off + 80);
-  b.writeUInt32LE((a.flags ?? 0) >>> 0, off + 84);
+  w32(b, off + 48, a.atimeNsec);
+  w32(b, off + 52, a.mtimeNsec);
+  w32(b, off + 56, a.ctimeNsec);
+  w32(b, off + 60, a.mode);
+  w32(b, off + 64, a.nlink);
+  w32(b, off + 68, a.uid);
+  w32(b, off + 72, a.gid);
+  w32(b, off + 76, a.rdev);
+  w32(b, off + 80, a.blksize);
+  w32(b, off + 84, a.flags ?? 0);
 }
 
 /** fuse_entry_out at b[off, off+128) */
@@ -100,23 +124,24 @@ export function writeEntry(b: Buffer, off: number, e: FuseEntry, dflt: { entry: 
   writeU64(b, off + 8, e.generation ?? 0);
   writeU64(b, off + 16, timeoutSec(entry));
   writeU64(b, off + 24, timeoutSec(attr));
-  b.writeUInt32LE(timeoutNsec(entry), off + 32);
-  b.writeUInt32LE(timeoutNsec(attr), off + 36);
+  w32(b, off + 32, timeoutNsec(entry));
+  w32(b, off + 36, timeoutNsec(attr));
   writeAttr(b, off + 40, e.attr);
 }
 
 export const DEFAULT_TIMEOUTS = { entry: 1, attr: 1 };
 
 export function entryReply(unique: number, e: FuseEntry, dflt = DEFAULT_TIMEOUTS): Buffer {
-  const b = outBuf(unique, SIZE.ENTRY_OUT);
+  const b = fullBuf(unique, SIZE.ENTRY_OUT); // entry_out: 40 bytes + attr, all written
   writeEntry(b, SIZE.OUT_HEADER, e, dflt);
   return b;
 }
 
 export function attrReply(unique: number, attr: FuseAttr, attrTimeout = DEFAULT_TIMEOUTS.attr): Buffer {
-  const b = outBuf(unique, SIZE.ATTR_OUT);
+  const b = fullBuf(unique, SIZE.ATTR_OUT);
   writeU64(b, 16, timeoutSec(attrTimeout));
-  b.writeUInt32LE(timeoutNsec(attrTimeout), 24);
+  w32(b, 24, timeoutNsec(attrTimeout));
+  w32(b, 28, 0); // dummy
   writeAttr(b, 32, attr);
   return b;
 }
@@ -133,19 +158,19 @@ function writeOpen(b: Buffer, off: number, o: OpenOut): void {
   writeU64(b, off, o.fh);
   let flags = o.openFlags ?? 0;
   if (o.backingId) flags |= FOPEN.PASSTHROUGH;
-  b.writeUInt32LE(flags >>> 0, off + 8);
-  b.writeInt32LE(o.backingId ?? 0, off + 12);
+  w32(b, off + 8, flags);
+  w32(b, off + 12, o.backingId ?? 0);
 }
 
 export function openReply(unique: number, o: OpenOut): Buffer {
-  const b = outBuf(unique, SIZE.OPEN_OUT);
+  const b = fullBuf(unique, SIZE.OPEN_OUT); // fh, open_flags, backing_id
   writeOpen(b, 16, o);
   return b;
 }
 
 /** CREATE: entry_out followed by open_out */
 export function createReply(unique: number, e: FuseEntry, o: OpenOut, dflt = DEFAULT_TIMEOUTS): Buffer {
-  const b = outBuf(unique, SIZE.ENTRY_OUT + SIZE.OPEN_OUT);
+  const b = fullBuf(unique, SIZE.ENTRY_OUT + SIZE.OPEN_OUT);
   writeEntry(b, 16, e, dflt);
   writeOpen(b, 16 + SIZE.ENTRY_OUT, o);
   return b;
@@ -234,8 +259,6 @@ export interface DirEntry {
   off: number;
 }
 
-const enc = new TextEncoder();
-
 /**
  * Pack fuse_dirent records (24-byte header + name, padded to 8) into at most `size` bytes.
  * Returns the packed body and how many entries fit (an entry never straddles the limit).
@@ -244,14 +267,14 @@ export function packDirents(entries: readonly DirEntry[], size: number): { data:
   const buf = Buffer.alloc(size);
   let pos = 0, count = 0;
   for (const e of entries) {
-    const name = enc.encode(e.name);
-    const rec = align8(SIZE.DIRENT + name.length);
+    const nameLen = Buffer.byteLength(e.name, 'utf8');
+    const rec = align8(SIZE.DIRENT + nameLen);
     if (pos + rec > size) break;
     writeU64(buf, pos, e.ino);
     writeU64(buf, pos + 8, e.off);
-    buf.writeUInt32LE(name.length, pos + 16);
-    buf.writeUInt32LE(e.type >>> 0, pos + 20);
-    buf.set(name, pos + 24);
+    w32(buf, pos + 16, nameLen);
+    w32(buf, pos + 20, e.type);
+    buf.write(e.name, pos + 24, nameLen, 'utf8');
     pos += rec;
     count++;
   }
@@ -268,31 +291,49 @@ export function direntplusSize(nameBytes: number): number {
  * entries that fit, so callers check fits() before resolving the entry, then add().
  */
 export class DirentPlusPacker {
+  /** the reply: out header, then the records (no copy into a reply buffer at the end) */
   private readonly buf: Buffer;
-  private pos = 0;
+  private pos = SIZE.OUT_HEADER;
   count = 0;
-  constructor(readonly size: number, private readonly dflt = DEFAULT_TIMEOUTS) { this.buf = Buffer.alloc(size); }
+  /** the name fits() measured last, and its length in bytes (add() follows fits() for the same name) */
+  private lastName = '';
+  private lastLen = 0;
+  constructor(readonly size: number, private readonly dflt = DEFAULT_TIMEOUTS) { this.buf = Buffer.alloc(SIZE.OUT_HEADER + size); }
+  private byteLength(name: string): number {
+    if (name !== this.lastName) {
+      this.lastName = name;
+      this.lastLen = Buffer.byteLength(name, 'utf8');
+    }
+    return this.lastLen;
+  }
   fits(name: string): boolean {
-    return this.pos + direntplusSize(Buffer.byteLength(name)) <= this.size;
+    return this.pos + direntplusSize(this.byteLength(name)) <= SIZE.OUT_HEADER + this.size;
   }
   /** entry undefined (or nodeid 0): the kernel gets the name and type only, no lookup is implied */
   add(d: DirEntry, entry?: FuseEntry): boolean {
-    const name = enc.encode(d.name);
-    const rec = direntplusSize(name.length);
-    if (this.pos + rec > this.size) return false;
-    const p = this.pos;
-    if (entry && entry.nodeid !== 0) writeEntry(this.buf, p, entry, this.dflt);
+    const nameLen = this.byteLength(d.name);
+    const rec = direntplusSize(nameLen);
+    if (this.pos + rec > SIZE.OUT_HEADER + this.size) return false;
+    const p = this.pos, b = this.buf;
+    if (entry && entry.nodeid !== 0) writeEntry(b, p, entry, this.dflt);
     const q = p + SIZE.ENTRY_OUT;
-    writeU64(this.buf, q, d.ino);
-    writeU64(this.buf, q + 8, d.off);
-    this.buf.writeUInt32LE(name.length, q + 16);
-    this.buf.writeUInt32LE(d.type >>> 0, q + 20);
-    this.buf.set(name, q + 24);
+    writeU64(b, q, d.ino);
+    writeU64(b, q + 8, d.off);
+    w32(b, q + 16, nameLen);
+    w32(b, q + 20, d.type);
+    b.write(d.name, q + 24, nameLen, 'utf8');
     this.pos += rec;
     this.count++;
     return true;
   }
-  data(): Buffer { return this.buf.subarray(0, this.pos); }
+  /** the packed records */
+  data(): Buffer { return this.buf.subarray(SIZE.OUT_HEADER, this.pos); }
+  /** the whole reply to request `unique`, as dataReply(unique, data()) without the copy */
+  reply(unique: number): Buffer {
+    const b = this.buf.subarray(0, this.pos);
+    writeOutHeader(b, unique);
+    return b;
+  }
 }
 
 /** FUSE_NOTIFY_INVAL_INODE: drop cached data of [off, off+len) (len 0: to the end; off -1: attrs only) */

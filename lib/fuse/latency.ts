@@ -59,7 +59,9 @@ class OpTimes {
 const round = (us: number) => Math.round(us * 10) / 10;
 
 export class LatencyStats {
-  private readonly byOp = new Map<number, OpTimes>();
+  /** by opcode: an array for the small ones (looked up once per request), a Map for the rest */
+  private readonly small: (OpTimes | undefined)[] = [];
+  private readonly large = new Map<number, OpTimes>();
 
   /** The clock requests are timed with (ms, sub-µs resolution). */
   static now(): number {
@@ -68,15 +70,20 @@ export class LatencyStats {
 
   /** Records one request of `opcode` that started at `startMs` (a `now()` value) and ended at `endMs` (now). */
   record(opcode: number, startMs: number, endMs = performance.now()): void {
-    let t = this.byOp.get(opcode);
-    if (t === undefined) this.byOp.set(opcode, (t = new OpTimes()));
+    let t = opcode >= 0 && opcode < 256 ? this.small[opcode] : this.large.get(opcode);
+    if (t === undefined) {
+      t = new OpTimes();
+      if (opcode >= 0 && opcode < 256) this.small[opcode] = t;
+      else this.large.set(opcode, t);
+    }
     t.add((endMs - startMs) * 1000);
   }
 
   /** Per opcode name, the commonest first (`nameOf`: another transport's own operation numbers). */
   snapshot(nameOf: (op: number) => string = opName): Record<string, OpLatency> {
     const out: Record<string, OpLatency> = {};
-    const ops = [...this.byOp.entries()].sort((a, b) => b[1].count - a[1].count);
+    const ops = [...this.small.entries()].filter((e): e is [number, OpTimes] => e[1] !== undefined)
+      .concat([...this.large.entries()]).sort((a, b) => b[1].count - a[1].count);
     for (const [op, t] of ops) {
       out[nameOf(op)] = {
         count: t.count,

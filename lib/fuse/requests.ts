@@ -2,6 +2,7 @@
  * Requests as the kernel sends them (linux/fuse.h layouts), for handing a session work that did
  * not come from /dev/fuse: warming a fresh server's code (lib/mount/warm-up.ts) and tests.
  */
+import { writeU64 } from './encode';
 import { FATTR, Op, SIZE } from './protocol';
 
 export interface Caller {
@@ -14,14 +15,16 @@ const ROOT_CALLER: Caller = { uid: 0, gid: 0, pid: 1 };
 
 /** fuse_in_header + body. */
 export function request(opcode: Op, unique: number, nodeid: number, body: Buffer = Buffer.alloc(0), who: Caller = ROOT_CALLER): Buffer {
-  const b = Buffer.alloc(SIZE.IN_HEADER + body.length);
+  // no BigInt, no zeroing of the body: warm-up and bench/request-path.ts build one per request
+  const b = Buffer.allocUnsafe(SIZE.IN_HEADER + body.length);
   b.writeUInt32LE(b.length, 0);
   b.writeUInt32LE(opcode, 4);
-  b.writeBigUInt64LE(BigInt(unique), 8);
-  b.writeBigUInt64LE(BigInt(nodeid), 16);
+  writeU64(b, 8, unique);
+  writeU64(b, 16, nodeid);
   b.writeUInt32LE(who.uid, 24);
   b.writeUInt32LE(who.gid, 28);
   b.writeUInt32LE(who.pid, 32);
+  b.writeUInt32LE(0, 36);
   body.copy(b, SIZE.IN_HEADER);
   return b;
 }

@@ -4,8 +4,8 @@
  * never crash the session.
  */
 import * as sys from '../sys';
-import { Op, INIT, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, opName, initFlagNames } from './protocol';
-import { decodeRequest, decodeHeader, DecodeOpts, InHeader, InitIn } from './decode';
+import { Op, INIT, SIZE, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, opName, initFlagNames } from './protocol';
+import { decodeArgs, DecodeError, DecodeOpts, InHeader, InitIn, u64 } from './decode';
 import * as enc from './encode';
 import type { FuseOperations, FuseContext, MaybePromise, AttrOut } from './operations';
 import { LatencyStats } from './latency';
@@ -89,10 +89,20 @@ const nosys = (u: number): Reply => enc.errorReply(u, ENOSYS);
 const writeOut = (u: number, n: number): Reply => enc.writeReply(u, n);
 const sizedOut = (u: number, v: Uint8Array | null, size: number): Reply => (v === null ? enc.errorReply(u, ENODATA) : sizedReply(u, size, v));
 
-/** The caller of one request, as handlers see it (a class: its getter is shared, not made per request). */
-class RequestContext implements FuseContext {
-  constructor(readonly uid: number, readonly gid: number, readonly pid: number, readonly unique: number,
-    readonly opcode: number, private readonly interruptedSet: Set<number>) {}
+/**
+ * One request's fuse_in_header and its caller, as handlers see it: one object per request for both
+ * (a class: its getter is shared, not made per request).
+ */
+class RequestContext implements FuseContext, InHeader {
+  readonly len: number; readonly opcode: number; readonly unique: number; readonly nodeid: number;
+  readonly uid: number; readonly gid: number; readonly pid: number; readonly totalExtlen: number;
+
+  constructor(b: Buffer, private readonly interruptedSet: Set<number>) {
+    if (b.length < SIZE.IN_HEADER) throw new DecodeError(`short request: ${b.length} bytes`);
+    this.len = b.readUInt32LE(0); this.opcode = b.readUInt32LE(4); this.unique = u64(b, 8); this.nodeid = u64(b, 16);
+    this.uid = b.readUInt32LE(24); this.gid = b.readUInt32LE(28); this.pid = b.readUInt32LE(32);
+    this.totalExtlen = b.readUInt16LE(36);
+  }
 
   get interrupted(): boolean {
     return this.interruptedSet.size > 0 && this.interruptedSet.has(this.unique);
@@ -232,11 +242,10 @@ export class FuseSession {
     }
     this.received++;
     const t0 = LatencyStats.now();
-    let h: InHeader | undefined;
+    let h: RequestContext | undefined;
     try {
-      h = decodeHeader(buf);
-      const req = decodeRequest(buf, len, this.decodeOpts, h);
-      this.dispatch(req.header, req.args, t0);
+      h = new RequestContext(buf, this.interrupted);
+      this.dispatch(h, decodeArgs(buf, len, this.decodeOpts, h), t0);
     } catch (e) {
       this.log(`bad request${h ? ` ${opName(h.opcode)} #${h.unique}` : ''}: ${(e as Error).message}`);
       if (h && h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET && h.opcode !== Op.INTERRUPT) {
@@ -247,7 +256,7 @@ export class FuseSession {
 
   /** Writes the reply (if any); with `t0` (when the request was read) its time is recorded. */
   private send(unique: number, out: Reply, h?: InHeader, t0?: number): void {
-    this.inflight.delete(unique);
+    if (this.inflight.size > 0) this.inflight.delete(unique);
     if (this.interrupted.size > 0) this.interrupted.delete(unique);
     if (out === null || this.closed) {
       if (h !== undefined && t0 !== undefined) this.latency.record(h.opcode, t0);
@@ -265,7 +274,7 @@ export class FuseSession {
     if (r < 0 && r !== -ENOENT && !this.closed) this.log(`reply #${unique} failed: ${sys.errnoCode(-r)}`);
   }
 
-  private fail(h: InHeader, e: unknown, t0?: number): void {
+  private fail(h: RequestContext, e: unknown, t0?: number): void {
     let errno = errnoOf(e);
     if (errno === undefined) {
       errno = EIO;
@@ -275,11 +284,7 @@ export class FuseSession {
     this.send(h.unique, enc.errorReply(h.unique, errno), h, t0);
   }
 
-  private context(h: InHeader): FuseContext {
-    return new RequestContext(h.uid, h.gid, h.pid, h.unique, h.opcode, this.interrupted);
-  }
-
-  private dispatch(h: InHeader, args: unknown, t0?: number): void {
+  private dispatch(h: RequestContext, args: unknown, t0?: number): void {
     this.counts[h.opcode < this.counts.length ? h.opcode : this.counts.length - 1]++;
     if (this.opts.debug) this.opts.debug(`-> #${h.unique} ${opName(h.opcode)} node=${h.nodeid} uid=${h.uid} pid=${h.pid} ${debugArgs(args)}`);
     if (h.opcode === Op.INTERRUPT) {
@@ -287,7 +292,6 @@ export class FuseSession {
       if (this.inflight.has(u)) this.interrupted.add(u);
       return;
     }
-    if (h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET) this.inflight.add(h.unique);
     let out: MaybePromise<Reply>;
     try {
       out = this.handle(h, args);
@@ -296,6 +300,9 @@ export class FuseSession {
       return;
     }
     if (isThenable<Reply>(out)) {
+      // Only a request still unanswered once its handler returned can meet its INTERRUPT (which is
+      // read after it): the synchronous majority skips the set.
+      if (h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET) this.inflight.add(h.unique);
       Promise.resolve(out).then((r) => this.send(h.unique, r, h, t0), (e) => this.fail(h, e, t0));
     } else {
       this.send(h.unique, out, h, t0);
@@ -303,9 +310,9 @@ export class FuseSession {
   }
 
   /** the reply for one request (null: no reply) or a Promise of it */
-  private handle(h: InHeader, a: unknown): MaybePromise<Reply> {
+  private handle(h: RequestContext, a: unknown): MaybePromise<Reply> {
     const ops = this.ops, u = h.unique, t = this.timeouts;
-    const ctx = this.context(h);
+    const ctx: FuseContext = h;
     switch (h.opcode) {
       case Op.INIT: return this.init(h, a as InitIn);
       case Op.DESTROY: return reply(ops.destroy ? ops.destroy() : undefined, emptyOut, u, null);
@@ -411,7 +418,7 @@ export class FuseSession {
       }
       packer.add(d, e);
     }
-    return enc.dataReply(ctx.unique, packer.data());
+    return packer.reply(ctx.unique);
   }
 
   private init(h: InHeader, k: InitIn): MaybePromise<Reply> {

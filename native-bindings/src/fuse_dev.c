@@ -349,17 +349,21 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)status; (void)events;
   reader *r = (reader *)h->data;
   napi_env env = r->env;
+  if (r->stopped) return;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
+  /* fetched once per wake-up: the loop below may serve thousands of requests (see the spin) */
+  napi_value cb, recv, view = NULL;
+  napi_get_reference_value(env, r->cb, &cb);
+  napi_get_global(env, &recv);
+  if (r->view) napi_get_reference_value(env, r->view, &view);
   for (;;) {
     if (r->stopped) break;
     ssize_t n = read(r->fd, r->buf, r->bufsize);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n > 0 && r->replied_ns != 0) r->back_to_back = now_ns() - r->replied_ns < 4 * r->spin_us * 1000;
-    napi_value cb, recv, buf;
-    napi_get_reference_value(env, r->cb, &cb);
-    napi_get_global(env, &recv);
+    napi_value buf;
     if (n < 0) {
       int e = errno;
       napi_get_null(env, &buf);
@@ -367,12 +371,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       call_js(env, cb, recv, r, buf, e == ENODEV ? 0 : -e);
       break;
     }
-    if (r->view) napi_get_reference_value(env, r->view, &buf);
+    /* a scope per request: without it the handles of every request served in this loop stay
+       live (and are scanned by each garbage collection) until the loop returns to libuv */
+    napi_handle_scope one;
+    napi_open_handle_scope(env, &one);
+    if (view) buf = view;
     else {
       void *dst;
       napi_create_buffer_copy(env, (size_t)n, r->buf, &dst, &buf);
     }
     call_js(env, cb, recv, r, buf, n);
+    napi_close_handle_scope(env, one);
     if (r->spin_us > 0 && !r->stopped) {
       /*
        * Nothing else to read now. Rather than going back through libuv (a read that says EAGAIN,

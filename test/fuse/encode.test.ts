@@ -114,6 +114,40 @@ test('readdirplus packing: entry_out + dirent, nodeid 0 entries, limit', () => {
   assert.is(d.readBigUInt64LE(160 + 128), 6n);
 });
 
+test('replies built in unzeroed buffers carry no stale bytes', () => {
+  const real = Buffer.allocUnsafe;
+  const built = (fill: number) => {
+    Buffer.allocUnsafe = (n: number) => real(n).fill(fill);
+    try {
+      return [
+        E.errorReply(2 ** 40 + 3, 2), E.emptyReply(7), E.entryReply(2 ** 33, { nodeid: 2 ** 45, attr }), E.attrReply(1, attr, 0.5),
+        E.openReply(1, { fh: 3 }), E.createReply(1, { nodeid: 9, attr }, { fh: 2 ** 52, backingId: 4 }), E.writeReply(1, 7),
+        E.dataReply(1, Buffer.from('abc')),
+      ];
+    } finally {
+      Buffer.allocUnsafe = real;
+    }
+  };
+  const a = built(0xaa), z = built(0);
+  a.forEach((b, i) => assert.equal(b, z[i], `reply ${i}`));
+  assert.is(a[0].readBigUInt64LE(8), 2n ** 40n + 3n);
+  assert.is(a[2].readBigUInt64LE(16), 2n ** 45n);
+});
+
+test('readdirplus reply: the out header in front of the records, utf8 names in place', () => {
+  const p = new E.DirentPlusPacker(1000);
+  assert.ok(p.fits('é✓'));
+  assert.ok(p.add({ name: 'é✓', ino: 5, type: 4, off: 1 }));
+  assert.ok(p.add({ name: 'b', ino: 6, type: 8, off: 2 }, { nodeid: 6, attr }));
+  const r = p.reply(2 ** 35);
+  assert.is(r.length, 16 + 160 + 160); assert.is(r.readUInt32LE(0), r.length); assert.is(r.readInt32LE(4), 0);
+  assert.is(r.readBigUInt64LE(8), 2n ** 35n);
+  assert.equal(r.subarray(16), p.data());
+  assert.is(r.readUInt32LE(16 + 144), 5); // namelen in bytes
+  assert.is(r.toString('utf8', 16 + 152, 16 + 157), 'é✓');
+  assert.is(r.readBigUInt64LE(16 + 160), 6n);
+});
+
 test('notifications: unique 0, code in error field', () => {
   const i = E.notifyInvalInode(9, -1, 0);
   assert.is(i.length, 40); assert.is(i.readInt32LE(4), Notify.INVAL_INODE); assert.is(i.readBigUInt64LE(8), 0n);
