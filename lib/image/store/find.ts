@@ -1,7 +1,7 @@
 /** Finding an image of images.json by tag, digest or digest prefix. */
 import { ImageError } from '../errors';
 import { isDigest, parseReference, referenceName, withDefaultTag } from '../reference';
-import type { ImageRecord, ImagesFile } from './store';
+import type { ImageRecord, ImagesFile } from './records';
 
 export function looksLikeDigest(ref: string): boolean {
   return isDigest(ref) || /^[a-f0-9]{4,64}$/.test(ref);

@@ -7,7 +7,8 @@ import type { Descriptor, Digest, ImageDestination, ImageSource, RawManifest } f
 import { MediaType } from '../types';
 import { FileLock } from './lock';
 import { isLayerMediaType } from '../media';
-import type { ImageRecord, Store } from './store';
+import type { ImageRecord } from './records';
+import type { Store } from './store';
 
 /**
  * Writes into the store: blobs verified and kept, layers extracted as they stream in, the image
