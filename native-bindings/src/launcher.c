@@ -196,11 +196,13 @@ int main(int argc, char **argv) {
       fcntl(STATUS_FD, F_SETFD, 0);
     }
     setenv("LAYERFS_STATUS_FD", "3", 1);
-    char **args = calloc((size_t)argc + 4, sizeof *args);
+    char **args = calloc((size_t)argc + 5, sizeof *args);
     if (args == NULL) _exit(127);
     int k = 0;
     args[k++] = node;
-    args[k++] = "--max-semi-space-size=4"; /* as SERVER_NODE_FLAGS in lib/cli/mount-command.ts */
+    /* as SERVER_NODE_FLAGS in lib/cli/mount-command.ts */
+    args[k++] = "--max-semi-space-size=4";
+    args[k++] = "--heap-growing-percent=25";
     args[k++] = script;
     for (int i = 1; i < argc; i++) args[k++] = argv[i];
     args[k] = NULL;
