@@ -3,7 +3,7 @@ import { AT, O, S } from '../sys';
 import type { OverlayContext } from './context';
 import { copyData, CopyMethod } from './copy-data';
 import { OverlayError, hasCode } from './errors';
-import { invalidate, invalidateListing, lookupChild, lookupRoot, refreshNode } from './lookup';
+import { invalidate, invalidateListing, knownAt, lookupChild, lookupRoot, refreshNode } from './lookup';
 import { OverlayNode, RealEntry, splitPath } from './node';
 import type { WorkDir } from './workdir';
 import { indexKey, isLowerHardLink } from './hardlink';
@@ -52,7 +52,7 @@ export function requireWork(ctx: OverlayContext, syscall: string, path: string):
 export function currentNode(ctx: OverlayContext, path: string): OverlayNode {
   let node = lookupRoot(ctx);
   if (path === '') return node;
-  const known = ctx.nodeAtPath(path);
+  const known = knownAt(ctx, path);
   if (known !== undefined) return known;
   for (const name of path.split('/')) {
     const next = lookupChild(ctx, node, name);

@@ -273,11 +273,20 @@ export function refreshNode(ctx: OverlayContext, node: OverlayNode): OverlayNode
   return settle(ctx, parent, node.name, node, isOciMarkerName(node.name) ? null : collect(ctx, parent, node.name));
 }
 
+/**
+ * The node a recent walk found at merged path `path`, while it is still the one there (and not a
+ * lower hard link whose twin has been copied up since: that one is looked up again).
+ */
+export function knownAt(ctx: OverlayContext, path: string): OverlayNode | undefined {
+  const n = ctx.nodeAtPath(path);
+  return n === undefined || (isLowerHardLink(ctx, n.top) && findIndexed(ctx, n.top) !== null) ? undefined : n;
+}
+
 /** The node cached at merged path `path`, walking cached nodes only (no layer is asked). */
 export function cachedAt(ctx: OverlayContext, path: string): OverlayNode | undefined {
   let node: OverlayNode | undefined = ctx.root ?? undefined;
   if (path === '' || node === undefined) return node;
-  const known = ctx.nodeAtPath(path);
+  const known = knownAt(ctx, path);
   if (known !== undefined) return known;
   let start = 0;
   while (node !== undefined && start <= path.length) {

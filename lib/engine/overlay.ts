@@ -11,7 +11,7 @@ import type { Caller } from './creds';
 import { processCaller } from './creds';
 import { createObject, link, remove, rename, RenameFlags } from './dir-ops';
 import { copyUpForTruncate, removeXattr, setAttr, SetAttr, setXattr, TimeSpec } from './inode-ops';
-import { lookupChild, lookupRoot, pathComponents, refreshNode } from './lookup';
+import { knownAt, lookupChild, lookupRoot, pathComponents, refreshNode } from './lookup';
 import { OverlayNode, splitPath } from './node';
 import { DirEntry, listDirectory } from './readdir';
 import { findXattr, getXattr, listXattrs } from './xattr';
@@ -135,7 +135,7 @@ export class Overlay {
   private walk(target: string, missingIsNull: boolean): OverlayNode | null {
     let node = this.root;
     // A path in the form the walk records (no leading slash): found again without walking.
-    const known = this.ctx.nodeAtPath(target);
+    const known = knownAt(this.ctx, target);
     if (known !== undefined) return known;
     const parts = pathComponents(target);
     for (const part of parts) {

@@ -268,6 +268,24 @@ test('negative lookups are forgotten when the name is created', async () => {
   });
 });
 
+test('a lower hard link found by path before its twin is copied up shows the copy afterwards', async () => {
+  // fuse-native asks by path: a path found again without a walk must not skip the hard-link check
+  await withOverlay([{ 'data/a': { type: 'file', content: 'linked\n' } }], async (ov) => {
+    // the second name of the lower file, made in the lower layer itself
+    const lowerDir = (ov.config.lower as string[])[0];
+    fs.linkSync(`${lowerDir}/data/a`, `${lowerDir}/data/b`);
+    assert.is(ov.getattr('data/a').ino, ov.getattr('data/b').ino, 'one inode before the copy-up');
+    const h = await ov.open('data/a', sys.O.WRONLY | sys.O.APPEND);
+    try {
+      h.writeSync(Buffer.from('through a\n'), 0, 10, null);
+    } finally {
+      h.close();
+    }
+    assert.is(text(ov, 'data/b'), 'linked\nthrough a\n', 'the other name, asked by path, reads the copy');
+    assert.is(ov.getattr('data/a').ino, ov.getattr('data/b').ino, 'still one inode');
+  });
+});
+
 test('hard links: the data stays with the name left after the other is unlinked', async () => {
   await withOverlay([{ 'lower': { type: 'file', content: 'lower data' }, 'd': { type: 'dir' } }], async (ov) => {
     const l = await ov.link('lower', 'd/l2');
