@@ -29,6 +29,7 @@ function runFile(folder: string, file: string, pretend: string): Counts {
 const CASES: [string, string, string, number][] = [
   ['fuse', 'mount', 'root', 6],
   ['mount', 'unprivileged', 'fusermount3', 3],
+  ['mount', 'deep', 'root', 6],
   ['engine', 'copy-up', 'mkfs.xfs', 1],
   ['engine', 'config', '/dev/shm on another filesystem', 1],
   ['sys', 'xattr', 'tmpfs', 2],
