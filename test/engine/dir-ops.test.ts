@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { Overlay } from '../../lib/engine';
 import * as sys from '../../lib/sys';
-import { LayerSpec, makeLayerSet } from '../helpers/layers';
+import { code, names, withOverlay } from '../helpers/engine';
+import type { LayerSpec } from '../helpers/layers';
 
 /**
  * lib/engine/dir-ops.ts: each namespace change fails with the error the VFS gives, checked in its
@@ -12,27 +12,6 @@ import { LayerSpec, makeLayerSet } from '../helpers/layers';
  * directory's own subtree are in write.test.ts.
  */
 
-async function withOverlay(specs: LayerSpec[], fn: (ov: Overlay, upper: string) => Promise<void>): Promise<void> {
-  const set = makeLayerSet(specs);
-  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work });
-  try {
-    await fn(ov, set.upper);
-  } finally {
-    ov.close();
-    set.remove();
-  }
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return (err as { code: string }).code;
-  }
-}
-
-const names = (ov: Overlay, p: string) => ov.readdir(p).map((e) => e.name).sort();
 
 // top first: `hidden` is whited out over a directory with contents; `emptied` merges to nothing.
 const SPECS: LayerSpec[] = [

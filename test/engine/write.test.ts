@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Overlay } from '../../lib/engine';
 import * as sys from '../../lib/sys';
 import { mountKernelOverlay } from '../helpers/kernel-overlay';
+import { code, names, withOverlay } from '../helpers/engine';
 import { LayerSpec, makeLayerSet } from '../helpers/layers';
 
 /**
@@ -14,27 +15,6 @@ import { LayerSpec, makeLayerSet } from '../helpers/layers';
 
 const OLD = 1_600_000_000; // the fixed time layers.ts gives every object
 
-async function withOverlay(specs: LayerSpec[], fn: (ov: Overlay, upper: string) => Promise<void>): Promise<void> {
-  const set = makeLayerSet(specs);
-  const ov = Overlay.open({ lower: set.lower, upper: set.upper, work: set.work, metacopy: true });
-  try {
-    await fn(ov, set.upper);
-  } finally {
-    ov.close();
-    set.remove();
-  }
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return (err as { code: string }).code;
-  }
-}
-
-const names = (ov: Overlay, p: string) => ov.readdir(p).map((e) => e.name).sort();
 
 test('a copy-up leaves the times of the directory it lands in alone', async () => {
   await withOverlay([{ 'd/f': { type: 'file', content: 'x' }, 'd/sub/g': { type: 'file' } }], async (ov) => {
