@@ -20,6 +20,8 @@ export class Layer {
     private readonly dirFds: LruMap<string, number>,
     /** The work dir's index of copied-up hard links: written by us, not a layer of the view. */
     readonly isIndex = false,
+    /** Bumped when upper directories move or go (LayerStack.forgetUpperDirs). */
+    private readonly upperMoves: { count: number } = { count: 0 },
   ) {
     this.rootFd = sys.openat(sys.AT.FDCWD, root, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
     this.dev = sys.fstat(this.rootFd).dev;
@@ -33,7 +35,9 @@ export class Layer {
   /** An O_PATH descriptor of directory `rel` ('' = the layer root), cached; valid until the next call. */
   dirFd(rel: string): number {
     if (rel === '') return this.rootFd;
-    const key = `${this.index}/${rel}`;
+    // Upper directories move: their descriptors are keyed by the moves so far, so that one taken
+    // before a move is never found by its old path (the stale ones age out of the LRU).
+    const key = this.isUpper ? `${this.index}@${this.upperMoves.count}/${rel}` : `${this.index}/${rel}`;
     let fd = this.dirFds.get(key);
     if (fd === undefined) {
       fd = this.openDir(rel);
@@ -68,12 +72,13 @@ export class LayerStack {
   readonly upper: Layer | null;
   readonly lowers: Layer[];
   private readonly dirFds: LruMap<string, number>;
+  private readonly upperMoves = { count: 0 };
 
   constructor(lower: string[], upper: string | null, maxDirFds: number) {
     this.dirFds = new LruMap<string, number>(maxDirFds, (fd) => sys.close(fd));
     const layers: Layer[] = [];
     try {
-      if (upper !== null) layers.push(new Layer(0, upper, true, this.dirFds));
+      if (upper !== null) layers.push(new Layer(0, upper, true, this.dirFds, false, this.upperMoves));
       // Lower i is layer i + 1 whether or not there is an upper, so inode numbers do not depend on it.
       lower.forEach((dir, i) => layers.push(new Layer(i + 1, dir, false, this.dirFds)));
     } catch (err) {
@@ -90,12 +95,12 @@ export class LayerStack {
     return this.layers[0];
   }
 
-  /** Drops cached descriptors of upper directories at or below `rel` (they moved or went away). */
-  forgetUpperDirs(rel: string): void {
-    if (this.upper === null) return;
-    const exact = `${this.upper.index}/${rel}`;
-    const under = rel === '' ? `${this.upper.index}/` : exact + '/';
-    for (const key of [...this.dirFds.keys()]) if (key === exact || key.startsWith(under)) this.dirFds.delete(key);
+  /**
+   * Upper directories at or below `rel` moved or went away: no descriptor cached before is found by
+   * path again (one count, no scan of the cache; the upper's directories are reopened as asked).
+   */
+  forgetUpperDirs(_rel: string): void {
+    this.upperMoves.count++;
   }
 
   get openDirFds(): number {
