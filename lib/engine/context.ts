@@ -151,6 +151,7 @@ export class OverlayContext {
     const key = childKey(n.parent, n.name);
     if (this.nodes.has(key) || this.held.has(key)) return false;
     this.held.set(key, n);
+    n.cached = true;
     return true;
   }
 
