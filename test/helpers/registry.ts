@@ -11,9 +11,16 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { haveTools } from './ref-images';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 export const haveRegistry = fs.existsSync(REGISTRY_BIN) && fs.existsSync('/usr/bin/htpasswd');
+
+/**
+ * Why the registry round trips cannot run here (a registry, htpasswd, umoci and skopeo, which
+ * build and check the images pushed), or null when they can: for testIf (helpers/skip.ts).
+ */
+export const registryMissing: string | null = haveRegistry && haveTools ? null : 'needs docker-registry, htpasswd, umoci and skopeo';
 
 export type AuthMode = 'none' | 'basic' | 'token';
 

@@ -4,6 +4,7 @@
  * parsed; tokens cached per scope; credentials never in messages.
  */
 import { test } from 'uvu';
+import { testIf } from '../../helpers/skip';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,11 +16,11 @@ import { parseChallenge } from '../../../lib/image/registry/auth';
 import { findCredentials, saveCredentials } from '../../../lib/image/registry/credentials';
 import { login } from '../../../lib/image/registry/login';
 import { parseReference } from '../../../lib/image/registry/reference';
-import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
-import { buildLayout, haveTools, skopeoPush } from '../../helpers/ref-images';
+import { registryMissing, startRegistry, TestRegistry } from '../../helpers/registry';
+import { buildLayout, skopeoPush } from '../../helpers/ref-images';
 
-const can = haveRegistry && haveTools;
-const t = can ? test : test.skip;
+const can = registryMissing === null;
+const t = testIf(test, registryMissing);
 
 let work = '';
 let basic: TestRegistry;

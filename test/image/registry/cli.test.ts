@@ -4,6 +4,7 @@
  * (the digest), and a refused pull as one line with exit status 1. store.pull / store.push too.
  */
 import { test } from 'uvu';
+import { testIf } from '../../helpers/skip';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,11 +12,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../../../lib/image/registry';
 import { Store } from '../../../lib/image/store/store';
-import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
-import { buildLayout, haveTools, skopeoPush, skopeoRaw } from '../../helpers/ref-images';
+import { registryMissing, startRegistry, TestRegistry } from '../../helpers/registry';
+import { buildLayout, skopeoPush, skopeoRaw } from '../../helpers/ref-images';
 
-const can = haveRegistry && haveTools;
-const t = can ? test : test.skip;
+const can = registryMissing === null;
+const t = testIf(test, registryMissing);
 const CLI = path.join(__dirname, '..', '..', '..', 'lib', 'cli', 'main.js');
 
 let work = '';

@@ -4,18 +4,19 @@
  * (a one-line digest error, the store as it was), a registry that keeps failing (gives up).
  */
 import { test } from 'uvu';
+import { testIf } from '../../helpers/skip';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Store } from '../../../lib/image/store/store';
 import { pullImage } from '../../../lib/image/registry/pull';
-import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
+import { registryMissing, startRegistry, TestRegistry } from '../../helpers/registry';
 import { FaultProxy, startFaultProxy } from '../../helpers/fault-proxy';
-import { buildLayout, haveTools, layoutBlob, layoutDescriptor, skopeoPush } from '../../helpers/ref-images';
+import { buildLayout, layoutBlob, layoutDescriptor, skopeoPush } from '../../helpers/ref-images';
 
-const can = haveRegistry && haveTools;
-const t = can ? test : test.skip;
+const can = registryMissing === null;
+const t = testIf(test, registryMissing);
 
 let work = '';
 let reg: TestRegistry;

@@ -5,6 +5,7 @@
  * layers (bytes counted by a proxy in between); errors are one line each.
  */
 import { test } from 'uvu';
+import { testIf } from '../../helpers/skip';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,13 +13,13 @@ import * as path from 'node:path';
 import { Store } from '../../../lib/image/store/store';
 import { pullImage } from '../../../lib/image/registry/pull';
 import { DockerSource } from '../../../lib/image/registry/source';
-import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
+import { registryMissing, startRegistry, TestRegistry } from '../../helpers/registry';
 import { startFaultProxy, FaultProxy } from '../../helpers/fault-proxy';
-import { buildLayout, haveTools, layoutBlob, layoutDescriptor, putIndex, skopeoPush, umociUnpackFromRegistry } from '../../helpers/ref-images';
+import { buildLayout, layoutBlob, layoutDescriptor, putIndex, skopeoPush, umociUnpackFromRegistry } from '../../helpers/ref-images';
 import { mergedView, rootfsView, diffViews } from './views';
 
-const can = haveRegistry && haveTools;
-const t = can ? test : test.skip;
+const can = registryMissing === null;
+const t = testIf(test, registryMissing);
 
 let work = '';
 let reg: TestRegistry;

@@ -4,6 +4,7 @@
  * chunked uploads; by digest.
  */
 import { test } from 'uvu';
+import { testIf } from '../../helpers/skip';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,12 +14,12 @@ import { Store } from '../../../lib/image/store/store';
 import { createContainer } from '../../../lib/image/container';
 import { pullImage, pushImage } from '../../../lib/image/registry/pull';
 import '../../../lib/image/registry';
-import { haveRegistry, startRegistry, TestRegistry } from '../../helpers/registry';
-import { buildLayout, haveTools, skopeoPush, skopeoRaw, umociUnpackFromRegistry } from '../../helpers/ref-images';
+import { registryMissing, startRegistry, TestRegistry } from '../../helpers/registry';
+import { buildLayout, skopeoPush, skopeoRaw, umociUnpackFromRegistry } from '../../helpers/ref-images';
 import { diffViews, mergedView, rootfsView } from './views';
 
-const can = haveRegistry && haveTools;
-const t = can ? test : test.skip;
+const can = registryMissing === null;
+const t = testIf(test, registryMissing);
 
 let work = '';
 let reg: TestRegistry;
