@@ -185,6 +185,11 @@ export class OverlayContext {
   /** After a name in directory `dir` came or went: its listing and index are stale, its node is not. */
   listingChanged(dir: OverlayNode): void {
     this.generation++;
+    this.forgetIndex(dir);
+  }
+
+  /** Drops what was learnt of directory `dir`'s names (its index, its lookups so far). */
+  forgetIndex(dir: OverlayNode): void {
     this.dirIndexes.delete(dir.serial);
     this.dirLookups.delete(dir.serial);
   }

@@ -20,7 +20,7 @@ export class Layer {
     private readonly dirFds: LruMap<string, number>,
     /** The work dir's index of copied-up hard links: written by us, not a layer of the view. */
     readonly isIndex = false,
-    /** Bumped when upper directories move or go (LayerStack.forgetUpperDirs). */
+    /** Bumped when upper directories move or go (LayerStack.upperDirsMoved). */
     private readonly upperMoves: { count: number } = { count: 0 },
   ) {
     this.rootFd = sys.openat(sys.AT.FDCWD, root, sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC);
@@ -96,10 +96,10 @@ export class LayerStack {
   }
 
   /**
-   * Upper directories at or below `rel` moved or went away: no descriptor cached before is found by
-   * path again (one count, no scan of the cache; the upper's directories are reopened as asked).
+   * Upper directories moved or went away: no descriptor cached before is found by path again (one
+   * count, no scan of the cache; the upper's directories are reopened as asked).
    */
-  forgetUpperDirs(_rel: string): void {
+  upperDirsMoved(): void {
     this.upperMoves.count++;
   }
 

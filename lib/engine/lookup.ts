@@ -219,8 +219,7 @@ export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: stri
   ctx.stats.lookups++;
   const key = childKey(parent, name);
   const cached = ctx.nodes.get(key) ?? ctx.held.get(key);
-  // A cached lower hard link may have been copied up through another of its names since.
-  if (cached !== undefined && !(isLowerHardLink(ctx, cached.top) && findIndexed(ctx, cached.top) !== null)) {
+  if (cached !== undefined && !twinCopiedUp(ctx, cached)) {
     ctx.stats.nodeCacheHits++;
     return cached;
   }
@@ -231,6 +230,11 @@ export function lookupChild(ctx: OverlayContext, parent: OverlayNode, name: stri
   if (name.length === 0 || name.length > NAME_MAX / 4 || name.includes('/') || name.includes('\0')) checkName(name, 'lookup', joinPath(parent.path, name));
   if (!parent.isDir) throw new OverlayError('ENOTDIR', 'lookup', '/' + joinPath(parent.path, name));
   return settle(ctx, parent, name, cached, isOciMarkerName(name) ? null : collect(ctx, parent, name));
+}
+
+/** A cached lower hard link whose twin has been copied up since (through another of its names). */
+function twinCopiedUp(ctx: OverlayContext, node: OverlayNode): boolean {
+  return isLowerHardLink(ctx, node.top) && findIndexed(ctx, node.top) !== null;
 }
 
 /**
@@ -249,8 +253,7 @@ function settle(ctx: OverlayContext, parent: OverlayNode, name: string, cached: 
   }
   if (cached !== undefined && !cached.stale && cached.ino === found.ino && cached.type === found.type) {
     cached.update(found);
-    ctx.dirIndexes.delete(cached.serial);
-    ctx.dirLookups.delete(cached.serial);
+    ctx.forgetIndex(cached);
     return cached;
   }
   ctx.remember(parent, name, found);
@@ -266,8 +269,7 @@ export function refreshNode(ctx: OverlayContext, node: OverlayNode): OverlayNode
   const parent = node.parent;
   if (parent === null) {
     node.update(buildRoot(ctx));
-    ctx.dirIndexes.delete(node.serial);
-    ctx.dirLookups.delete(node.serial);
+    ctx.forgetIndex(node);
     return node;
   }
   return settle(ctx, parent, node.name, node, isOciMarkerName(node.name) ? null : collect(ctx, parent, node.name));
@@ -279,7 +281,7 @@ export function refreshNode(ctx: OverlayContext, node: OverlayNode): OverlayNode
  */
 export function knownAt(ctx: OverlayContext, path: string): OverlayNode | undefined {
   const n = ctx.nodeAtPath(path);
-  return n === undefined || (isLowerHardLink(ctx, n.top) && findIndexed(ctx, n.top) !== null) ? undefined : n;
+  return n === undefined || twinCopiedUp(ctx, n) ? undefined : n;
 }
 
 /** The node cached at merged path `path`, walking cached nodes only (no layer is asked). */
@@ -327,7 +329,7 @@ export function forgetTree(ctx: OverlayContext, path: string): void {
   const parent = cachedAt(ctx, dir);
   const node = parent === undefined ? undefined : ctx.takeChild(parent, name);
   if (node !== undefined) node.stale = true;
-  ctx.stack.forgetUpperDirs(path);
+  ctx.stack.upperDirsMoved();
 }
 
 /**
@@ -341,10 +343,7 @@ export function renamed(ctx: OverlayContext, oldParent: OverlayNode, oldName: st
   ctx.listingChanged(newParent);
   const moving = ctx.takeChild(oldParent, oldName);
   const other = ctx.takeChild(newParent, newName);
-  const oldPath = joinPath(oldParent.path, oldName), newPath = joinPath(newParent.path, newName);
-  // Upper directory descriptors are cached by path (bounded by cache.dirFds).
-  ctx.stack.forgetUpperDirs(oldPath);
-  ctx.stack.forgetUpperDirs(newPath);
+  ctx.stack.upperDirsMoved();
   ctx.moveHolds([
     ...(moving !== undefined ? [{ node: moving, to: newParent }] : []),
     ...(other !== undefined && exchange ? [{ node: other, to: oldParent }] : []),
